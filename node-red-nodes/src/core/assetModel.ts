@@ -1,0 +1,210 @@
+/**
+ * The asset model (provisioning/evtwin/*.yaml): sites → lines → assets. One loader, used by nodes,
+ * API and tools. Errors name the file, line, column and field.
+ */
+import { LineCounter, parseDocument } from 'yaml';
+import { ASSET_KINDS, isAssetKind, type AssetKind } from './kinds';
+import { ID_PATTERN, METRIC_PATTERN } from './reading';
+
+export interface GeoLocation {
+  lat: number;
+  lon: number;
+}
+export interface Position3D {
+  x: number;
+  y: number;
+  z: number;
+}
+export interface MetricBounds {
+  min?: number;
+  max?: number;
+}
+export interface Asset {
+  id: string;
+  site: string;
+  line?: string;
+  kind: AssetKind;
+  name: string;
+  location?: GeoLocation;
+  position?: Position3D;
+  bounds: Record<string, MetricBounds>;
+}
+export interface Line {
+  id: string;
+  name: string;
+}
+export interface Site {
+  id: string;
+  name: string;
+  location?: GeoLocation;
+  lines: Line[];
+}
+export interface AssetModel {
+  sites: Site[];
+  assets: Asset[];
+}
+
+export class AssetModelError extends Error {
+  override name = 'AssetModelError';
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly column: number,
+    readonly field: string,
+    readonly problem: string,
+  ) {
+    super(`${file}:${line}:${column}: ${field}: ${problem}`);
+  }
+}
+
+type Path = (string | number)[];
+const pathText = (path: Path): string =>
+  path.reduce<string>((s, p) => (typeof p === 'number' ? `${s}[${p}]` : s ? `${s}.${p}` : p), '') || '(top level)';
+
+/** Parse and validate an asset model; throws AssetModelError at the first problem. */
+export function parseAssetModel(text: string, file = 'assets.yaml'): AssetModel {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  const firstError = doc.errors[0];
+  if (firstError) {
+    const pos = lineCounter.linePos(firstError.pos[0]);
+    throw new AssetModelError(file, pos.line, pos.col, '(syntax)', firstError.message.split('\n')[0] ?? 'invalid YAML');
+  }
+  const fail = (path: Path, problem: string): never => {
+    let node: unknown = doc.getIn(path, true);
+    for (let p = path.slice(); (!node || !hasRange(node)) && p.length > 0; p = p.slice(0, -1)) {
+      node = doc.getIn(p.slice(0, -1), true);
+    }
+    const offset = hasRange(node) ? node.range[0] : 0;
+    const pos = lineCounter.linePos(offset);
+    throw new AssetModelError(file, pos.line, pos.col, pathText(path), problem);
+  };
+
+  const root = doc.toJS() as unknown;
+  const obj = (v: unknown, path: Path): Record<string, unknown> =>
+    typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : fail(path, 'expected a mapping');
+  const list = (v: unknown, path: Path): unknown[] => (Array.isArray(v) ? v : fail(path, 'expected a list'));
+  const known = (o: Record<string, unknown>, keys: string[], path: Path): void => {
+    for (const k of Object.keys(o)) if (!keys.includes(k)) fail([...path, k], `unknown field (allowed: ${keys.join(', ')})`);
+  };
+  const id = (v: unknown, path: Path): string =>
+    typeof v === 'string' && ID_PATTERN.test(v) ? v : fail(path, 'expected an id of letters, digits, "_", "." or "-"');
+  const str = (v: unknown, path: Path, fallback: string): string =>
+    v === undefined ? fallback : typeof v === 'string' ? v : fail(path, 'expected text');
+  const num = (v: unknown, path: Path): number =>
+    typeof v === 'number' && Number.isFinite(v) ? v : fail(path, 'expected a number');
+  const geo = (v: unknown, path: Path): GeoLocation | undefined => {
+    if (v === undefined) return undefined;
+    const o = obj(v, path);
+    known(o, ['lat', 'lon'], path);
+    const lat = num(o.lat, [...path, 'lat']);
+    const lon = num(o.lon, [...path, 'lon']);
+    if (lat < -90 || lat > 90) fail([...path, 'lat'], 'latitude must be within -90..90');
+    if (lon < -180 || lon > 180) fail([...path, 'lon'], 'longitude must be within -180..180');
+    return { lat, lon };
+  };
+  const pos3 = (v: unknown, path: Path): Position3D | undefined => {
+    if (v === undefined) return undefined;
+    const o = obj(v, path);
+    known(o, ['x', 'y', 'z'], path);
+    return { x: num(o.x, [...path, 'x']), y: num(o.y, [...path, 'y']), z: o.z === undefined ? 0 : num(o.z, [...path, 'z']) };
+  };
+  const bounds = (v: unknown, path: Path): Record<string, MetricBounds> => {
+    if (v === undefined) return {};
+    const o = obj(v, path);
+    const out: Record<string, MetricBounds> = {};
+    for (const [metric, b] of Object.entries(o)) {
+      const p = [...path, metric];
+      if (!METRIC_PATTERN.test(metric)) fail(p, 'not a valid metric name');
+      const bo = obj(b, p);
+      known(bo, ['min', 'max'], p);
+      const mb: MetricBounds = {};
+      if (bo.min !== undefined) mb.min = num(bo.min, [...p, 'min']);
+      if (bo.max !== undefined) mb.max = num(bo.max, [...p, 'max']);
+      if (mb.min !== undefined && mb.max !== undefined && mb.min > mb.max) fail(p, 'min is above max');
+      out[metric] = mb;
+    }
+    return out;
+  };
+
+  const top = obj(root ?? {}, []);
+  known(top, ['sites'], []);
+  const model: AssetModel = { sites: [], assets: [] };
+  const seenSites = new Set<string>();
+  const seenAssets = new Set<string>();
+  const readAssets = (v: unknown, path: Path, site: string, line: string | undefined): void => {
+    if (v === undefined) return;
+    list(v, path).forEach((a, i) => {
+      const p = [...path, i];
+      const o = obj(a, p);
+      known(o, ['id', 'kind', 'name', 'location', 'position', 'bounds'], p);
+      const assetId = id(o.id, [...p, 'id']);
+      const key = `${site}/${assetId}`;
+      if (seenAssets.has(key)) fail([...p, 'id'], `asset "${assetId}" appears twice in site "${site}"`);
+      seenAssets.add(key);
+      if (!isAssetKind(o.kind)) fail([...p, 'kind'], `expected one of ${ASSET_KINDS.join(', ')}`);
+      const asset: Asset = {
+        id: assetId,
+        site,
+        kind: o.kind as AssetKind,
+        name: str(o.name, [...p, 'name'], assetId),
+        bounds: bounds(o.bounds, [...p, 'bounds']),
+      };
+      if (line !== undefined) asset.line = line;
+      const location = geo(o.location, [...p, 'location']);
+      if (location) asset.location = location;
+      const position = pos3(o.position, [...p, 'position']);
+      if (position) asset.position = position;
+      model.assets.push(asset);
+    });
+  };
+  list(top.sites ?? [], ['sites']).forEach((s, i) => {
+    const p: Path = ['sites', i];
+    const o = obj(s, p);
+    known(o, ['id', 'name', 'location', 'lines', 'assets'], p);
+    const siteId = id(o.id, [...p, 'id']);
+    if (seenSites.has(siteId)) fail([...p, 'id'], `site "${siteId}" appears twice`);
+    seenSites.add(siteId);
+    const site: Site = { id: siteId, name: str(o.name, [...p, 'name'], siteId), lines: [] };
+    const location = geo(o.location, [...p, 'location']);
+    if (location) site.location = location;
+    model.sites.push(site);
+    const seenLines = new Set<string>();
+    list(o.lines ?? [], [...p, 'lines']).forEach((l, j) => {
+      const lp = [...p, 'lines', j];
+      const lo = obj(l, lp);
+      known(lo, ['id', 'name', 'assets'], lp);
+      const lineId = id(lo.id, [...lp, 'id']);
+      if (seenLines.has(lineId)) fail([...lp, 'id'], `line "${lineId}" appears twice in site "${siteId}"`);
+      seenLines.add(lineId);
+      site.lines.push({ id: lineId, name: str(lo.name, [...lp, 'name'], lineId) });
+      readAssets(lo.assets, [...lp, 'assets'], siteId, lineId);
+    });
+    readAssets(o.assets, [...p, 'assets'], siteId, undefined);
+  });
+  return model;
+}
+
+function hasRange(node: unknown): node is { range: [number, number, number] } {
+  return typeof node === 'object' && node !== null && Array.isArray((node as { range?: unknown }).range);
+}
+
+/** Fast look-up of assets by site and id. */
+export interface AssetIndex {
+  get(site: string, asset: string): Asset | undefined;
+  /** The asset with this id when exactly one site has it (topics without {site}). */
+  byId(asset: string): Asset | undefined;
+}
+
+export function indexAssets(model: AssetModel): AssetIndex {
+  const bySite = new Map<string, Asset>();
+  const byId = new Map<string, Asset | null>();
+  for (const a of model.assets) {
+    bySite.set(`${a.site}/${a.id}`, a);
+    byId.set(a.id, byId.has(a.id) ? null : a);
+  }
+  return {
+    get: (site, asset) => bySite.get(`${site}/${asset}`),
+    byId: (asset) => byId.get(asset) ?? undefined,
+  };
+}

@@ -1,0 +1,9 @@
+/** The pure core of EVTwin: contracts and logic with no Node-RED and no I/O. */
+export * from './reading';
+export * from './topics';
+export * from './telemetry';
+export * from './kinds';
+export * from './assetModel';
+export * from './ingest';
+export * from './lineProtocol';
+export * from './rate';

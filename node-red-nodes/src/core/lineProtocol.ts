@@ -1,0 +1,89 @@
+/**
+ * InfluxDB 1.x line protocol with field types fixed by a schema, so a metric is a float forever
+ * (no int/float conflicts) and precision is always milliseconds.
+ */
+import type { Reading } from './reading';
+
+export type FieldType = 'float' | 'integer' | 'string' | 'boolean';
+export type FieldValue = number | string | boolean;
+
+export interface Point {
+  measurement: string;
+  tags: Record<string, string | undefined>;
+  fields: Record<string, FieldValue>;
+  /** Epoch milliseconds. */
+  ts: number;
+}
+
+export interface MeasurementSchema {
+  tags: readonly string[];
+  fields: Readonly<Record<string, FieldType>>;
+  /** Type of fields not listed (telemetry metrics are open-ended and always floats). */
+  otherFields?: FieldType;
+}
+
+/** The one schema of database `evtwin`; other measurements join it as their issues land. */
+export const SCHEMA = {
+  telemetry: { tags: ['site', 'line', 'asset', 'kind'], fields: { seq: 'integer' }, otherFields: 'float' },
+} as const satisfies Record<string, MeasurementSchema>;
+
+export type Measurement = keyof typeof SCHEMA;
+export const PRECISION = 'ms';
+
+export class SchemaError extends Error {
+  override name = 'SchemaError';
+}
+
+const escapeMeasurement = (s: string): string => s.replace(/[,\s\\]/g, (c) => '\\' + c);
+const escapeKey = (s: string): string => s.replace(/[,=\s\\]/g, (c) => '\\' + c);
+const escapeString = (s: string): string => '"' + s.replace(/["\\]/g, (c) => '\\' + c) + '"';
+
+function encodeField(name: string, value: FieldValue, type: FieldType, measurement: string): string {
+  switch (type) {
+    case 'float':
+      if (typeof value !== 'number' || !Number.isFinite(value)) {
+        throw new SchemaError(`${measurement}.${name}: expected a finite float, got ${String(value)}`);
+      }
+      return String(value);
+    case 'integer':
+      if (typeof value !== 'number' || !Number.isSafeInteger(value)) {
+        throw new SchemaError(`${measurement}.${name}: expected an integer, got ${String(value)}`);
+      }
+      return `${value}i`;
+    case 'boolean':
+      if (typeof value !== 'boolean') throw new SchemaError(`${measurement}.${name}: expected a boolean, got ${String(value)}`);
+      return value ? 'true' : 'false';
+    case 'string':
+      if (typeof value !== 'string') throw new SchemaError(`${measurement}.${name}: expected a string, got ${String(value)}`);
+      return escapeString(value);
+  }
+}
+
+/** One line of line protocol, timestamp in ms. Throws SchemaError for a point the schema refuses. */
+export function encodePoint(point: Point, schemas: Readonly<Record<string, MeasurementSchema>> = SCHEMA): string {
+  const schema = schemas[point.measurement];
+  if (!schema) throw new SchemaError(`measurement "${point.measurement}" is not in the schema`);
+  let line = escapeMeasurement(point.measurement);
+  for (const tag of [...schema.tags].sort()) {
+    const v = point.tags[tag];
+    if (v !== undefined && v !== '') line += `,${escapeKey(tag)}=${escapeKey(v)}`;
+  }
+  for (const tag of Object.keys(point.tags)) {
+    if (!schema.tags.includes(tag)) throw new SchemaError(`${point.measurement}: tag "${tag}" is not in the schema`);
+  }
+  const parts: string[] = [];
+  for (const [name, value] of Object.entries(point.fields)) {
+    const type = schema.fields[name] ?? schema.otherFields;
+    if (!type) throw new SchemaError(`${point.measurement}: field "${name}" is not in the schema`);
+    parts.push(`${escapeKey(name)}=${encodeField(name, value, type, point.measurement)}`);
+  }
+  if (parts.length === 0) throw new SchemaError(`${point.measurement}: a point needs at least one field`);
+  if (!Number.isSafeInteger(point.ts)) throw new SchemaError(`${point.measurement}: timestamp must be integer ms`);
+  return `${line} ${parts.join(',')} ${point.ts}`;
+}
+
+export function readingToPoint(r: Reading): Point {
+  const fields: Record<string, FieldValue> = { ...r.metrics };
+  if (r.seq !== undefined) fields.seq = r.seq;
+  return { measurement: 'telemetry', tags: { site: r.site, line: r.line, asset: r.asset, kind: r.kind }, fields, ts: r.ts };
+}
