@@ -2,7 +2,7 @@
  * The asset model (provisioning/evtwin/*.yaml): sites → lines → assets. One loader, used by nodes,
  * API and tools. Errors name the file, line, column and field.
  */
-import { LineCounter, parseDocument } from 'yaml';
+import { LineCounter, isMap, isScalar, parseDocument } from 'yaml';
 import { ASSET_KINDS, isAssetKind, type AssetKind } from './kinds';
 import { ID_PATTERN, METRIC_PATTERN } from './reading';
 
@@ -71,9 +71,13 @@ export function parseAssetModel(text: string, file = 'assets.yaml'): AssetModel 
     throw new AssetModelError(file, pos.line, pos.col, '(syntax)', firstError.message.split('\n')[0] ?? 'invalid YAML');
   }
   const fail = (path: Path, problem: string): never => {
-    let node: unknown = doc.getIn(path, true);
-    for (let p = path.slice(); (!node || !hasRange(node)) && p.length > 0; p = p.slice(0, -1)) {
-      node = doc.getIn(p.slice(0, -1), true);
+    // Point at the key of a mapping entry (where a reader looks), else at the nearest node that exists.
+    const last = path[path.length - 1];
+    const parent: unknown = doc.getIn(path.slice(0, -1), true);
+    let node: unknown = isMap(parent) ? parent.items.find((pair) => isScalar(pair.key) && pair.key.value === last)?.key : undefined;
+    for (let p = path.slice(); (!node || !hasRange(node)) && p.length >= 0; p = p.slice(0, -1)) {
+      node = doc.getIn(p, true);
+      if (p.length === 0) break;
     }
     const offset = hasRange(node) ? node.range[0] : 0;
     const pos = lineCounter.linePos(offset);
