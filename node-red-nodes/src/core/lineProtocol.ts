@@ -34,8 +34,18 @@ export class SchemaError extends Error {
   override name = 'SchemaError';
 }
 
-const escapeMeasurement = (s: string): string => s.replace(/[,\s\\]/g, (c) => '\\' + c);
-const escapeKey = (s: string): string => s.replace(/[,=\s\\]/g, (c) => '\\' + c);
+// InfluxDB 1.x has no escape for a line break or tab in names and tag values, and it keeps a backslash there
+// verbatim (`a\\b` is stored as `a\\b`, measured on 1.6.7): such points are refused one by one, since
+// one bad line would fail the whole batch with a 400 or store a different name.
+const BAD_NAME = /[\r\n\t\\]/;
+function checkName(what: string, s: string, measurement: string): void {
+  if (s === '') throw new SchemaError(`${measurement}: empty ${what}`);
+  if (BAD_NAME.test(s))
+    throw new SchemaError(`${measurement}: ${what} ${JSON.stringify(s)} has a line break, tab or backslash`);
+}
+
+const escapeMeasurement = (s: string): string => s.replace(/[, ]/g, (c) => '\\' + c);
+const escapeKey = (s: string): string => s.replace(/[,= ]/g, (c) => '\\' + c);
 const escapeString = (s: string): string => '"' + s.replace(/["\\]/g, (c) => '\\' + c) + '"';
 
 function encodeField(name: string, value: FieldValue, type: FieldType, measurement: string): string {
@@ -51,39 +61,100 @@ function encodeField(name: string, value: FieldValue, type: FieldType, measureme
       }
       return `${value}i`;
     case 'boolean':
-      if (typeof value !== 'boolean') throw new SchemaError(`${measurement}.${name}: expected a boolean, got ${String(value)}`);
+      if (typeof value !== 'boolean')
+        throw new SchemaError(`${measurement}.${name}: expected a boolean, got ${String(value)}`);
       return value ? 'true' : 'false';
     case 'string':
-      if (typeof value !== 'string') throw new SchemaError(`${measurement}.${name}: expected a string, got ${String(value)}`);
+      if (typeof value !== 'string')
+        throw new SchemaError(`${measurement}.${name}: expected a string, got ${String(value)}`);
       return escapeString(value);
   }
 }
 
 /** One line of line protocol, timestamp in ms. Throws SchemaError for a point the schema refuses. */
-export function encodePoint(point: Point, schemas: Readonly<Record<string, MeasurementSchema>> = SCHEMA): string {
+export function encodePoint(
+  point: Point,
+  schemas: Readonly<Record<string, MeasurementSchema>> = SCHEMA,
+): string {
   const schema = schemas[point.measurement];
   if (!schema) throw new SchemaError(`measurement "${point.measurement}" is not in the schema`);
+  checkName('measurement', point.measurement, point.measurement);
   let line = escapeMeasurement(point.measurement);
   for (const tag of [...schema.tags].sort()) {
     const v = point.tags[tag];
-    if (v !== undefined && v !== '') line += `,${escapeKey(tag)}=${escapeKey(v)}`;
+    if (v === undefined || v === '') continue;
+    if (typeof v !== 'string') throw new SchemaError(`${point.measurement}: tag "${tag}" must be a string`);
+    checkName(`tag ${tag} value`, v, point.measurement);
+    line += `,${escapeKey(tag)}=${escapeKey(v)}`;
   }
   for (const tag of Object.keys(point.tags)) {
-    if (!schema.tags.includes(tag)) throw new SchemaError(`${point.measurement}: tag "${tag}" is not in the schema`);
+    if (!schema.tags.includes(tag))
+      throw new SchemaError(`${point.measurement}: tag "${tag}" is not in the schema`);
   }
   const parts: string[] = [];
   for (const [name, value] of Object.entries(point.fields)) {
     const type = schema.fields[name] ?? schema.otherFields;
     if (!type) throw new SchemaError(`${point.measurement}: field "${name}" is not in the schema`);
+    checkName('field key', name, point.measurement);
     parts.push(`${escapeKey(name)}=${encodeField(name, value, type, point.measurement)}`);
   }
   if (parts.length === 0) throw new SchemaError(`${point.measurement}: a point needs at least one field`);
-  if (!Number.isSafeInteger(point.ts)) throw new SchemaError(`${point.measurement}: timestamp must be integer ms`);
+  if (!Number.isSafeInteger(point.ts))
+    throw new SchemaError(`${point.measurement}: timestamp must be integer ms`);
   return `${line} ${parts.join(',')} ${point.ts}`;
 }
 
 export function readingToPoint(r: Reading): Point {
   const fields: Record<string, FieldValue> = { ...r.metrics };
   if (r.seq !== undefined) fields.seq = r.seq;
-  return { measurement: 'telemetry', tags: { site: r.site, line: r.line, asset: r.asset, kind: r.kind }, fields, ts: r.ts };
+  return {
+    measurement: 'telemetry',
+    tags: { site: r.site, line: r.line, asset: r.asset, kind: r.kind },
+    fields,
+    ts: r.ts,
+  };
+}
+
+/** A point the schema refused, by its position in the batch. */
+export interface RefusedPoint {
+  index: number;
+  reason: string;
+}
+
+/**
+ * Encode a batch, keeping the good points and naming each refused one, so one bad point never costs
+ * its neighbours (and never reaches InfluxDB, where it would fail the whole request).
+ */
+export function encodeBatch(
+  points: readonly unknown[],
+  schemas: Readonly<Record<string, MeasurementSchema>> = SCHEMA,
+): { lines: string[]; refused: RefusedPoint[] } {
+  const lines: string[] = [];
+  const refused: RefusedPoint[] = [];
+  points.forEach((p, index) => {
+    if (!isPoint(p)) {
+      refused.push({ index, reason: 'not a point: expected {measurement, tags, fields, ts}' });
+      return;
+    }
+    try {
+      lines.push(encodePoint(p, schemas));
+    } catch (err) {
+      refused.push({ index, reason: err instanceof Error ? err.message : String(err) });
+    }
+  });
+  return { lines, refused };
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The shape of a Point (values are checked by encodePoint against the schema). */
+export function isPoint(value: unknown): value is Point {
+  return (
+    isRecord(value) &&
+    typeof value.measurement === 'string' &&
+    isRecord(value.tags) &&
+    isRecord(value.fields) &&
+    typeof value.ts === 'number'
+  );
 }

@@ -1,0 +1,3 @@
+/** I/O services of EVTwin (no Node-RED import): the InfluxDB writer and its on-disk spool. */
+export * from './influxWriter';
+export * from './spool';

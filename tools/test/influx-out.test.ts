@@ -1,0 +1,351 @@
+/**
+ * evtwin-influx + evtwin-influx-out in a real Node-RED runtime against a real influxd: counts and field
+ * types, an outage in the middle of a stream, a full spool, close, replay after a restart, and a batch
+ * InfluxDB refuses.
+ */
+import { after, afterEach, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import helper from 'node-red-node-test-helper';
+import type { NodeMessage } from 'node-red';
+import type { Reading } from 'node-red-contrib-evtwin';
+import type { InfluxWriter } from 'node-red-contrib-evtwin/runtime';
+import { freePort, startInfluxd, type Service } from '../src/services';
+
+const pkg = dirname(require.resolve('node-red-contrib-evtwin/package.json'));
+const loadFile = createRequire(__filename);
+const influxNode: unknown = loadFile(join(pkg, 'dist', 'nodes', 'evtwin-influx', 'evtwin-influx.js'));
+const outNode: unknown = loadFile(join(pkg, 'dist', 'nodes', 'evtwin-influx-out', 'evtwin-influx-out.js'));
+
+helper.init(require.resolve('node-red'));
+
+const T0 = 1_767_225_600_000;
+let influx: Service;
+const dirs: string[] = [];
+const tempDir = (): string => {
+  const d = mkdtempSync(join(tmpdir(), 'evtwin-influx-out-'));
+  dirs.push(d);
+  return d;
+};
+
+const reading = (i: number, asset = 'cnc-01', ts = T0 + i): Reading => ({
+  site: 'plant-a',
+  line: 'machining',
+  asset,
+  kind: 'cnc',
+  ts,
+  seq: i,
+  // Whole numbers on purpose: a writer that guesses types from values would create integer fields.
+  metrics: { power: i % 10, temperature: 40 + (i % 7), vibration: 0.5 },
+});
+
+interface Series {
+  columns: string[];
+  values: unknown[][];
+}
+async function query(db: string, q: string): Promise<Series[]> {
+  const res = await fetch(`${influx.url}/query?db=${db}&epoch=ms&q=${encodeURIComponent(q)}`);
+  const body = (await res.json()) as { results: { series?: Series[]; error?: string }[] };
+  const r = body.results[0];
+  if (r?.error) throw new Error(r.error);
+  return r?.series ?? [];
+}
+const scalar = async (db: string, q: string): Promise<unknown> => (await query(db, q))[0]?.values[0]?.[1];
+
+function nodeById(id: string): NonNullable<ReturnType<typeof helper.getNode>> {
+  const n = helper.getNode(id);
+  assert.ok(n, `node ${id} loaded`);
+  return n;
+}
+
+interface Caught {
+  errors: string[];
+  statuses: { fill?: string; text?: string }[];
+}
+
+/** Load a flow: config node, out node, and a Catch node for everything the out node reports. */
+async function load(
+  config: Record<string, unknown>,
+): Promise<{ out: NonNullable<ReturnType<typeof helper.getNode>>; writer: InfluxWriter; caught: Caught }> {
+  const flow = [
+    { id: 'f1', type: 'tab' },
+    {
+      id: 'cfg',
+      type: 'evtwin-influx',
+      batchSize: '5000',
+      flushMs: '100',
+      spoolMaxMB: '100',
+      gzip: true,
+      createDatabase: true,
+      ...config,
+    },
+    { id: 'out', type: 'evtwin-influx-out', z: 'f1', x: 100, y: 100, influx: 'cfg' },
+    {
+      id: 'catch',
+      type: 'catch',
+      z: 'f1',
+      x: 100,
+      y: 200,
+      scope: ['out'],
+      uncaught: false,
+      wires: [['sink']],
+    },
+    { id: 'sink', type: 'helper', z: 'f1', x: 300, y: 200 },
+  ];
+  await helper.load([influxNode, outNode], flow);
+  const caught: Caught = { errors: [], statuses: [] };
+  nodeById('sink').on('input', (m: NodeMessage & { error?: { message: string } }) =>
+    caught.errors.push(m.error?.message ?? ''),
+  );
+  const out = nodeById('out');
+  out.on('call:status', (call: { args: [{ fill?: string; text?: string }] }) =>
+    caught.statuses.push(call.args[0]),
+  );
+  const writer = (nodeById('cfg') as unknown as { writer: InfluxWriter }).writer;
+  assert.ok(writer, 'the config node made a writer');
+  return { out, writer, caught };
+}
+
+async function waitFor(
+  what: string,
+  cond: () => boolean | Promise<boolean>,
+  timeoutMs = 20_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+const closedPortUrl = async (): Promise<string> => `http://127.0.0.1:${await freePort()}`;
+
+describe('evtwin-influx-out against influxd', () => {
+  before(async () => {
+    influx = await startInfluxd();
+    await new Promise<void>((resolve) => helper.startServer(() => resolve()));
+  });
+  after(async () => {
+    await new Promise<void>((resolve) => helper.stopServer(() => resolve()));
+    await influx?.stop();
+    dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
+  });
+  afterEach(() => helper.unload());
+
+  it('writes N readings as N points with float fields, and measures points/s', async () => {
+    const N = 100_000;
+    const SINGLE = 20_000;
+    const { out, writer } = await load({ url: influx.url, database: 'w1', spoolDir: tempDir() });
+    // One reading per message (the ingest node's output), then arrays of 100 (a batch per message).
+    let start = process.hrtime.bigint();
+    for (let i = 0; i < SINGLE; i++) out.receive({ payload: reading(i) });
+    await writer.whenIdle();
+    const singleS = Number(process.hrtime.bigint() - start) / 1e9;
+    start = process.hrtime.bigint();
+    for (let i = SINGLE; i < N; i += 100)
+      out.receive({ payload: Array.from({ length: 100 }, (_, k) => reading(i + k)) });
+    await writer.whenIdle();
+    const arrayS = Number(process.hrtime.bigint() - start) / 1e9;
+    console.log(
+      `# throughput through the node to influxd (batch 5000): ${Math.round(SINGLE / singleS)} points/s with 1 reading per message, ` +
+        `${Math.round((N - SINGLE) / arrayS)} points/s with 100 per message`,
+    );
+    assert.equal(writer.stats().written, N);
+    assert.equal(await scalar('w1', 'SELECT count(power) FROM telemetry'), N);
+    assert.equal(await scalar('w1', 'SELECT count(seq) FROM telemetry'), N);
+    const fields = Object.fromEntries((await query('w1', 'SHOW FIELD KEYS FROM telemetry'))[0]?.values ?? []);
+    assert.deepEqual(fields, { power: 'float', seq: 'integer', temperature: 'float', vibration: 'float' });
+    const tags = await query('w1', 'SHOW TAG KEYS FROM telemetry');
+    assert.deepEqual(tags[0]?.values.flat(), ['asset', 'kind', 'line', 'site']);
+  });
+
+  it('spools during an outage and replays everything, in order, without duplicates', async () => {
+    const { out, writer, caught } = await load({ url: influx.url, database: 'w2', spoolDir: tempDir() });
+    const MSGS = 260;
+    const PER = 100;
+    // Asset a: unique timestamps (count, no duplicates). Asset b: each timestamp written 4 times with a
+    // rising seq, so the value InfluxDB keeps is the last one only if batches were replayed in order.
+    let killedAt = 0;
+    let restartedAt = 0;
+    let restart: Promise<void> | undefined;
+    for (let m = 0; m < MSGS; m++) {
+      const batch: Reading[] = [];
+      for (let k = 0; k < PER; k++) {
+        const i = m * PER + k;
+        batch.push(reading(i, 'a'), reading(i, 'b', T0 + (i % (MSGS * 25))));
+      }
+      out.receive({ payload: batch });
+      if (m === 30) {
+        await influx.kill();
+        killedAt = Date.now();
+      }
+      if (m === 230) {
+        restartedAt = Date.now();
+        restart = influx.restart();
+      }
+      await sleep(20);
+    }
+    await restart;
+    const readyAt = Date.now();
+    assert.ok(restartedAt - killedAt > 3000, `outage lasted ${restartedAt - killedAt} ms`);
+    const spooledAtRestart = writer.stats().spooled;
+    await writer.whenIdle();
+    const drainMs = Date.now() - readyAt;
+    console.log(
+      `# outage ${restartedAt - killedAt} ms; ${spooledAtRestart} points spooled when influxd was back; drained in ${drainMs} ms after it was ready`,
+    );
+    const N = MSGS * PER;
+    assert.ok(spooledAtRestart > 0, 'points were spooled');
+    assert.equal(await scalar('w2', "SELECT count(power) FROM telemetry WHERE asset='a'"), N);
+    const seqs = (await query('w2', "SELECT seq FROM telemetry WHERE asset='a'"))[0]?.values.map((v) => v[1]);
+    assert.deepEqual(
+      seqs,
+      Array.from({ length: N }, (_, i) => i),
+    );
+    const distinct = MSGS * 25;
+    const last = (await query('w2', "SELECT seq FROM telemetry WHERE asset='b'"))[0]?.values ?? [];
+    assert.equal(last.length, distinct);
+    for (const [ts, seq] of last) {
+      assert.equal(seq, Number(ts) - T0 + distinct * 3, `ts ${String(ts)} holds the last write`);
+    }
+    assert.ok(
+      caught.statuses.some((s) => s.fill === 'yellow' && /InfluxDB down: spooling/.test(s.text ?? '')),
+      `status showed spooling: ${JSON.stringify(caught.statuses.map((s) => s.text))}`,
+    );
+    assert.deepEqual(caught.errors, []);
+    await waitFor('green status', () => caught.statuses.at(-1)?.fill === 'green');
+  });
+
+  it('refuses with a catchable error when the spool is full, never dropping silently', async () => {
+    const spoolDir = tempDir();
+    const { out, writer, caught } = await load({
+      url: await closedPortUrl(),
+      database: 'w3',
+      spoolDir,
+      spoolMaxMB: '0.05',
+    });
+    let sent = 0;
+    while (caught.errors.length === 0 && sent < 2000) {
+      out.receive({ payload: [reading(sent * 2), reading(sent * 2 + 1)] });
+      sent++;
+      await sleep(2);
+    }
+    await sleep(200);
+    assert.match(caught.errors[0] ?? '', /^SpoolFullError: spool full: .*ECONNREFUSED.*2 points refused/);
+    const refusedMsgs = caught.errors.length;
+    const s = writer.stats();
+    assert.equal(
+      s.queued + s.spooled,
+      (sent - refusedMsgs) * 2,
+      'every point is either held or reported refused',
+    );
+    assert.ok(s.heldBytes <= 0.05 * 1_048_576);
+    await waitFor('red status', () =>
+      caught.statuses.some((st) => st.fill === 'red' && /spool full/.test(st.text ?? '')),
+    );
+  });
+
+  it('flushes on close', async () => {
+    const spoolDir = tempDir();
+    const { out } = await load({ url: influx.url, database: 'w4', spoolDir, flushMs: '600000' });
+    for (let i = 0; i < 1234; i++) out.receive({ payload: reading(i) });
+    await sleep(100);
+    assert.equal(
+      await scalar('w4', 'SELECT count(power) FROM telemetry').catch(() => undefined),
+      undefined,
+      'nothing written yet',
+    );
+    await helper.unload();
+    assert.equal(await scalar('w4', 'SELECT count(power) FROM telemetry'), 1234);
+    assert.deepEqual(
+      readdirSync(spoolDir).filter((f) => f.endsWith('.lp')),
+      [],
+    );
+  });
+
+  it('replays at start a spool left on disk by a previous run', async () => {
+    const spoolDir = tempDir();
+    const first = await load({ url: await closedPortUrl(), database: 'w5', spoolDir });
+    for (let i = 0; i < 50; i++)
+      first.out.receive({
+        payload: [reading(i * 10), ...Array.from({ length: 9 }, (_, k) => reading(i * 10 + k + 1))],
+      });
+    await waitFor(
+      'points accepted',
+      () => first.writer.stats().queued + first.writer.stats().spooled === 500,
+    );
+    await helper.unload();
+    assert.ok(
+      readdirSync(spoolDir).some((f) => f.endsWith('.lp')),
+      'close left a spool',
+    );
+
+    const second = await load({ url: influx.url, database: 'w5', spoolDir });
+    await waitFor(
+      'replay',
+      async () => (await scalar('w5', 'SELECT count(power) FROM telemetry').catch(() => 0)) === 500,
+    );
+    await second.writer.whenIdle();
+    assert.equal(second.writer.stats().written, 500);
+    assert.deepEqual(
+      readdirSync(spoolDir).filter((f) => f.endsWith('.lp')),
+      [],
+    );
+  });
+
+  it('moves a batch with a field type conflict to rejected/ and reports it loudly', async () => {
+    const pre = await fetch(`${influx.url}/query?q=${encodeURIComponent('CREATE DATABASE w6')}`, {
+      method: 'POST',
+    });
+    assert.equal(pre.status, 200);
+    const w = await fetch(`${influx.url}/write?db=w6&precision=ms`, {
+      method: 'POST',
+      // Field types are kept per shard in InfluxDB 1.x: the conflicting point must share the shard (week) of T0.
+      body: `telemetry,asset=old power="a string" ${T0 - 1}`,
+    });
+    assert.equal(w.status, 204);
+    const spoolDir = tempDir();
+    const { out, writer, caught } = await load({ url: influx.url, database: 'w6', spoolDir });
+    for (let i = 0; i < 20; i++) out.receive({ payload: reading(i) });
+    await waitFor('the rejection', () => caught.errors.length > 0);
+    assert.match(
+      caught.errors[0] ?? '',
+      /InfluxDB rejected a batch of 20 points: HTTP 400: .*field type conflict/,
+    );
+    const rejected = join(spoolDir, 'rejected');
+    const files = readdirSync(rejected).filter((f) => f.endsWith('.lp'));
+    assert.equal(files.length, 1);
+    assert.equal(readFileSync(join(rejected, files[0] ?? ''), 'utf8').split('\n').length, 20);
+    assert.ok(existsSync(join(rejected, `${files[0]}.reason.txt`)));
+    await waitFor('red status', () =>
+      caught.statuses.some((s) => s.fill === 'red' && /rejected/.test(s.text ?? '')),
+    );
+    const s = writer.stats();
+    assert.equal(s.rejectedPoints, 20);
+    assert.equal(s.spooled + s.queued, 0, 'never retried');
+    // The writer goes on: later good points are written.
+    out.receive({
+      payload: { measurement: 'telemetry', tags: { asset: 'new' }, fields: { temperature: 1 }, ts: T0 },
+    });
+    await writer.whenIdle();
+    assert.equal(await scalar('w6', "SELECT count(temperature) FROM telemetry WHERE asset='new'"), 1);
+  });
+
+  it('reports points the schema refuses and writes the ones beside them', async () => {
+    const { out, writer, caught } = await load({ url: influx.url, database: 'w7', spoolDir: tempDir() });
+    out.receive({
+      payload: [reading(1), { ...reading(2), metrics: { power: Number.NaN } }, { hello: 1 }, reading(3)],
+    });
+    await waitFor('the error', () => caught.errors.length > 0);
+    assert.match(
+      caught.errors[0] ?? '',
+      /^Error: 2 of 4 points refused, the others written: \[1\] telemetry\.power: expected a finite float, got NaN; \[2\] not a point/,
+    );
+    await writer.whenIdle();
+    assert.equal(await scalar('w7', 'SELECT count(power) FROM telemetry'), 2);
+  });
+});

@@ -1,0 +1,187 @@
+/**
+ * `npm start` end to end: spawn the real stack command (tools/bin/evtwin-stack.js, compiled tools)
+ * on free ports with a temporary data folder, see simulator data reach InfluxDB through Mosquitto
+ * and Node-RED, then Ctrl-C it and check that everything it started is gone.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { test } from 'node:test';
+import mqtt from 'mqtt';
+import { freePort } from '../src/services';
+import { influxQuery } from '../src/stack/influxStats';
+
+const REPO = resolve(__dirname, '../..');
+const BIN = join(REPO, 'tools/bin/evtwin-stack.js');
+const COMPILED = join(REPO, 'tools/dist/stack/index.js');
+
+interface Running {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+  influxUrl: string;
+  mqttUrl: string;
+  redUrl: string;
+  pids: number[];
+  dataDir: string;
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    return process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+};
+
+async function startStack(args: string[]): Promise<Running> {
+  assert.ok(existsSync(COMPILED), `${COMPILED} is missing: run npm run build -w tools (npm test does it)`);
+  const dataDir = mkdtempSync(join(tmpdir(), 'evtwin-stack-'));
+  const env = {
+    ...process.env,
+    EVTWIN_DATA_DIR: dataDir,
+    EVTWIN_INFLUX_PORT: String(await freePort()),
+    EVTWIN_MQTT_PORT: String(await freePort()),
+    EVTWIN_NODE_RED_PORT: String(await freePort()),
+  };
+  delete env.EVTWIN_CREDENTIAL_SECRET;
+  const child = spawn(process.execPath, [BIN, '--stats-every=1', ...args], { cwd: REPO, env });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const deadline = Date.now() + 40_000;
+  while (!/^ready in [\d.]+ s/m.test(out)) {
+    if (child.exitCode !== null) assert.fail(`stack exited with ${child.exitCode} before ready:\n${out}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGINT');
+      assert.fail(`stack not ready within 40 s:\n${out}`);
+    }
+    await sleep(50);
+  }
+  const find = (re: RegExp): string => {
+    const m = re.exec(out);
+    assert.ok(m?.[1], `${re} not in output:\n${out}`);
+    return m[1];
+  };
+  return {
+    child,
+    output: () => out,
+    exited,
+    influxUrl: find(/InfluxDB\s+(http:\/\/127\.0\.0\.1:\d+)/),
+    mqttUrl: find(/MQTT\s+(mqtt:\/\/127\.0\.0\.1:\d+)/),
+    redUrl: find(/Node-RED\s+(http:\/\/127\.0\.0\.1:\d+\/)/),
+    pids: [...out.matchAll(/(?:influxd|mosquitto) pid (\d+)/g)].map((m) => Number(m[1])),
+    dataDir,
+  };
+}
+
+/** SIGINT, as Ctrl-C would; it must print "stopped", exit 0 within 15 s and leave no child behind. */
+async function interrupt(stack: Running): Promise<void> {
+  const t0 = Date.now();
+  stack.child.kill('SIGINT');
+  const code = await Promise.race([stack.exited, sleep(15_000, undefined, { ref: false }).then(() => 'timeout' as const)]);
+  if (code === 'timeout') stack.child.kill('SIGKILL');
+  assert.equal(code, 0, `exit after SIGINT (${Date.now() - t0} ms):\n${stack.output()}`);
+  assert.match(stack.output(), /^stopped$/m);
+  for (const pid of stack.pids) assert.equal(alive(pid), false, `pid ${pid} still running`);
+  rmSync(stack.dataDir, { recursive: true, force: true });
+}
+
+/** Wait until `check` returns a value, polling InfluxDB; fail with the last value after `ms`. */
+async function eventually<T>(ms: number, check: () => Promise<T | undefined>, what: string): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) assert.fail(`${what} within ${ms} ms`);
+    await sleep(250);
+  }
+}
+
+test('npm start: simulator → Mosquitto → Node-RED → InfluxDB, then Ctrl-C stops it all', async () => {
+  const stack = await startStack([]);
+  try {
+    assert.match(stack.output(), /mosquitto pid \d+, MQTT 5/);
+    assert.equal(stack.pids.length, 2, 'influxd and mosquitto pids are printed');
+    for (const pid of stack.pids) assert.ok(alive(pid));
+
+    // Points from several simulated assets arrive within seconds.
+    const assets = await eventually(
+      15_000,
+      async () => {
+        const r = await influxQuery(stack.influxUrl, 'evtwin', 'SELECT count(*) FROM telemetry GROUP BY asset');
+        const series = r.results?.[0]?.series ?? [];
+        return series.length >= 10 ? series.map((s) => s.tags?.asset ?? '') : undefined;
+      },
+      'points from 10 assets in InfluxDB',
+    );
+    assert.ok(assets.includes('cnc-01') && assets.includes('cp-03'), assets.join(','));
+
+    // The second topic scheme: jjm/sensors/{asset}/data lands with default site water-north.
+    const pub = await mqtt.connectAsync(stack.mqttUrl, { protocolVersion: 5 });
+    await pub.publishAsync('jjm/sensors/pres-01/data', JSON.stringify({ values: { pressure: 4.25 } }), { qos: 1 });
+    await pub.endAsync();
+    await eventually(
+      10_000,
+      async () => {
+        const r = await influxQuery(
+          stack.influxUrl,
+          'evtwin',
+          "SELECT pressure FROM telemetry WHERE asset = 'pres-01' AND site = 'water-north' AND pressure = 4.25",
+        );
+        return r.results?.[0]?.series ? true : undefined;
+      },
+      'the jjm/sensors reading in InfluxDB',
+    );
+
+    // Our nodes loaded in the runtime (admin API), the provisioning is in place.
+    const res = await fetch(`${stack.redUrl}nodes`, { headers: { Accept: 'application/json' } });
+    const types = ((await res.json()) as { types: string[] }[]).flatMap((s) => s.types);
+    for (const t of ['evtwin-ingest', 'evtwin-influx', 'evtwin-influx-out', 'mqtt in']) assert.ok(types.includes(t), t);
+    const rps = await influxQuery(stack.influxUrl, 'evtwin', 'SHOW RETENTION POLICIES ON evtwin');
+    const rows = rps.results?.[0]?.series?.[0]?.values ?? [];
+    assert.deepEqual(rows.filter((r) => r[4] === true).map((r) => r[0]), ['raw']);
+    assert.deepEqual(rows.map((r) => r[0]).filter((n) => n !== 'autogen'), ['raw', 'rollup_1m', 'rollup_1h']);
+    const cqs = JSON.stringify(await influxQuery(stack.influxUrl, 'evtwin', 'SHOW CONTINUOUS QUERIES'));
+    assert.ok(cqs.includes('telemetry_rollup_1m') && cqs.includes('telemetry_rollup_1h'), cqs);
+
+    // A "flowing" line reports simulator and InfluxDB counts.
+    await eventually(
+      5000,
+      async () => (/flowing: simulator sent \d+ readings .* InfluxDB [1-9]\d* points/.test(stack.output()) ? true : undefined),
+      'a flowing line with points',
+    );
+    // The generated credential secret is kept private.
+    const secret = join(stack.dataDir, 'node-red', '.credential-secret');
+    assert.equal(statSync(secret).mode & 0o777, 0o600);
+  } finally {
+    await interrupt(stack);
+  }
+});
+
+test('without Mosquitto: the embedded aedes broker carries MQTT 3.1.1 devices into InfluxDB', async () => {
+  const stack = await startStack(['--embedded-broker', '--no-sim']);
+  try {
+    assert.match(stack.output(), /embedded aedes broker, MQTT 3\.1\.1/);
+    assert.equal(stack.pids.length, 1, 'only influxd is a child process');
+    const pub = await mqtt.connectAsync(stack.mqttUrl, { protocolVersion: 4 });
+    await pub.publishAsync('evtwin/v1/plant-a/robot-02/telemetry', JSON.stringify({ values: { power: 1.5 } }), {
+      qos: 1,
+    });
+    await pub.endAsync();
+    await eventually(
+      10_000,
+      async () => {
+        const r = await influxQuery(stack.influxUrl, 'evtwin', "SELECT power FROM telemetry WHERE asset = 'robot-02'");
+        return r.results?.[0]?.series?.[0]?.values[0]?.[1] === 1.5 ? true : undefined;
+      },
+      'the reading in InfluxDB',
+    );
+  } finally {
+    await interrupt(stack);
+  }
+});
