@@ -54,7 +54,8 @@ function run(
 const series = (rs: SimReading[], metric: string): number[] =>
   rs.map((r) => r.values[metric]).filter((v): v is number => v !== undefined);
 const mean = (xs: number[]): number => xs.reduce((s, x) => s + x, 0) / xs.length;
-const within = (rs: SimReading[], from: number, to: number): SimReading[] => rs.filter((r) => r.ts >= from && r.ts < to);
+const within = (rs: SimReading[], from: number, to: number): SimReading[] =>
+  rs.filter((r) => r.ts >= from && r.ts < to);
 
 describe('PRNG', () => {
   it('repeats a stream for the same seed and parts, and differs otherwise', () => {
@@ -105,7 +106,11 @@ describe('device readings', () => {
       const { readings } = run(asset('cnc-01'), 2000, { rate });
       readings.forEach((r, i) => {
         assert.equal(r.seq, i + 1);
-        if (i > 0) assert.ok(r.ts > (readings[i - 1] as SimReading).ts, `rate ${rate}: ts ${r.ts} after ${readings[i - 1]?.ts}`);
+        if (i > 0)
+          assert.ok(
+            r.ts > (readings[i - 1] as SimReading).ts,
+            `rate ${rate}: ts ${r.ts} after ${readings[i - 1]?.ts}`,
+          );
       });
       const spanS = ((readings.at(-1) as SimReading).ts - (readings[0] as SimReading).ts) / 1000;
       assert.ok(Math.abs(spanS - 1999 / rate) <= 0.001 + 1 / rate / 2, `rate ${rate}: span ${spanS}`);
@@ -119,34 +124,60 @@ describe('device readings', () => {
       const rs = day(id);
       const power = series(rs, 'power');
       const temp = series(rs, 'temperature');
-      assert.ok(Math.min(...power) >= 0 && Math.max(...power) < 20, `${id} power ${Math.min(...power)}..${Math.max(...power)}`);
-      assert.ok(Math.min(...temp) > 15 && Math.max(...temp) < 75, `${id} temperature stays under its bound of 75 °C`);
+      assert.ok(
+        Math.min(...power) >= 0 && Math.max(...power) < 20,
+        `${id} power ${Math.min(...power)}..${Math.max(...power)}`,
+      );
+      assert.ok(
+        Math.min(...temp) > 15 && Math.max(...temp) < 75,
+        `${id} temperature stays under its bound of 75 °C`,
+      );
       const v = series(rs, 'voltage');
       assert.ok(Math.min(...v) > 370 && Math.max(...v) < 420, `${id} voltage`);
       assert.deepEqual([...new Set(series(rs, 'state'))].sort(), [0, 1, 2], `${id} is off, idle and running`);
       const running = rs.filter((r) => r.values.state === 2);
       const idle = rs.filter((r) => r.values.state === 1);
       assert.ok(mean(series(running, 'power')) > 3 * mean(series(idle, 'power')), `${id} power follows load`);
-      assert.ok(mean(series(running, 'vibration')) > 2 * mean(series(idle, 'vibration')), `${id} vibration rises with speed`);
+      assert.ok(
+        mean(series(running, 'vibration')) > 2 * mean(series(idle, 'vibration')),
+        `${id} vibration rises with speed`,
+      );
       assert.ok(idle.every((r) => r.values.spindle_speed === 0));
       assert.ok(Math.max(...series(rs, 'spindle_speed')) <= 12500);
     }
     // Water: demand peaks in the morning; pressure falls as demand rises; sensors respect the model's bounds.
     const byLocalHour = (rs: SimReading[], metric: string, lon: number, from: number, to: number): number =>
       mean(
-        rs.filter((r) => localHour(r.ts, lon) >= from && localHour(r.ts, lon) < to).map((r) => r.values[metric] as number),
+        rs
+          .filter((r) => localHour(r.ts, lon) >= from && localHour(r.ts, lon) < to)
+          .map((r) => r.values[metric] as number),
       );
     const flow = day('flow-01');
     const lon = asset('flow-01').location?.lon ?? 0;
-    assert.ok(byLocalHour(flow, 'flow', lon, 7, 9) > 2 * byLocalHour(flow, 'flow', lon, 2, 4), 'morning flow over night flow');
+    assert.ok(
+      byLocalHour(flow, 'flow', lon, 7, 9) > 2 * byLocalHour(flow, 'flow', lon, 2, 4),
+      'morning flow over night flow',
+    );
     const pres = day('pres-01');
-    assert.ok(byLocalHour(pres, 'pressure', lon, 7, 9) < byLocalHour(pres, 'pressure', lon, 2, 4) - 0.5, 'pressure dips at peak');
+    assert.ok(
+      byLocalHour(pres, 'pressure', lon, 7, 9) < byLocalHour(pres, 'pressure', lon, 2, 4) - 0.5,
+      'pressure dips at peak',
+    );
     const p = series(pres, 'pressure');
-    assert.ok(Math.min(...p) >= 1.5 && Math.max(...p) <= 6, `pressure ${Math.min(...p)}..${Math.max(...p)} within bounds`);
+    assert.ok(
+      Math.min(...p) >= 1.5 && Math.max(...p) <= 6,
+      `pressure ${Math.min(...p)}..${Math.max(...p)} within bounds`,
+    );
     const cl = series(day('chlor-01'), 'chlorine');
-    assert.ok(Math.min(...cl) >= 0.2 && Math.max(...cl) <= 1, `chlorine ${Math.min(...cl)}..${Math.max(...cl)}`);
+    assert.ok(
+      Math.min(...cl) >= 0.2 && Math.max(...cl) <= 1,
+      `chlorine ${Math.min(...cl)}..${Math.max(...cl)}`,
+    );
     const level = series(day('level-01'), 'level');
-    assert.ok(Math.min(...level) >= 0 && Math.max(...level) <= 6.5 && Math.max(...level) - Math.min(...level) > 1, 'tank cycles');
+    assert.ok(
+      Math.min(...level) >= 0 && Math.max(...level) <= 6.5 && Math.max(...level) - Math.min(...level) > 1,
+      'tank cycles',
+    );
     const turb = series(day('turb-01'), 'turbidity');
     assert.ok(Math.min(...turb) > 0 && Math.max(...turb) < 15);
     assert.equal(diurnalDemand(3) < diurnalDemand(7.5), true);
@@ -156,11 +187,15 @@ describe('device readings', () => {
     for (const id of ['cp-01', 'cp-02', 'cp-03']) {
       const { readings } = run(asset(id), 8640, { rate: 0.1, faultRate: 0.05 });
       const energy = series(readings, 'energy');
-      for (let i = 1; i < energy.length; i++) assert.ok((energy[i] as number) >= (energy[i - 1] as number), `${id} energy`);
+      for (let i = 1; i < energy.length; i++)
+        assert.ok((energy[i] as number) >= (energy[i - 1] as number), `${id} energy`);
       const delivered = (energy.at(-1) as number) - (energy[0] as number);
       const integrated = readings.reduce((s, r) => s + ((r.values.power as number) * 10) / 3600, 0);
       assert.ok(delivered > 10, `${id} delivered ${delivered} kWh in a day`);
-      assert.ok(Math.abs(delivered - integrated) / integrated < 0.05, `${id}: register ${delivered} vs ∫P ${integrated}`);
+      assert.ok(
+        Math.abs(delivered - integrated) / integrated < 0.05,
+        `${id}: register ${delivered} vs ∫P ${integrated}`,
+      );
       const idle = readings.filter((r) => r.values.power === 0);
       assert.ok(idle.length > 0 && idle.every((r) => r.values.current === 0), `${id} has idle time`);
     }
@@ -168,78 +203,83 @@ describe('device readings', () => {
 });
 
 describe('faults', () => {
-  const cases: { type: FaultType; id: string; effect: (during: SimReading[], base: SimReading[]) => void }[] = [
-    {
-      type: 'power_spike',
-      id: 'cnc-01',
-      effect: (d, b) => assert.ok(mean(series(d, 'power')) > 1.5 * mean(series(b, 'power'))),
-    },
-    {
-      type: 'voltage_drop',
-      id: 'robot-01',
-      effect: (d, b) => {
-        assert.ok(mean(series(d, 'voltage')) < mean(series(b, 'voltage')) - 25);
-        assert.ok(mean(series(d, 'current')) > mean(series(b, 'current')), 'current rises as voltage sags');
+  const cases: { type: FaultType; id: string; effect: (during: SimReading[], base: SimReading[]) => void }[] =
+    [
+      {
+        type: 'power_spike',
+        id: 'cnc-01',
+        effect: (d, b) => assert.ok(mean(series(d, 'power')) > 1.5 * mean(series(b, 'power'))),
       },
-    },
-    {
-      type: 'high_temperature',
-      id: 'cnc-02',
-      effect: (d, b) => {
-        assert.ok(Math.max(...series(d, 'temperature')) > 75, 'crosses the asset bound');
-        assert.ok(Math.max(...series(b, 'temperature')) < 75);
+      {
+        type: 'voltage_drop',
+        id: 'robot-01',
+        effect: (d, b) => {
+          assert.ok(mean(series(d, 'voltage')) < mean(series(b, 'voltage')) - 25);
+          assert.ok(mean(series(d, 'current')) > mean(series(b, 'current')), 'current rises as voltage sags');
+        },
       },
-    },
-    {
-      type: 'idle_power_waste',
-      id: 'cnc-03',
-      effect: (d, b) => {
-        const idle = (rs: SimReading[]): number[] => series(rs.filter((r) => r.values.state === 1), 'power');
-        assert.ok(idle(d).length > 60, 'the machine waits');
-        assert.ok(mean(idle(d)) > 2 * mean(idle(b)), `idle power ${mean(idle(d))} vs ${mean(idle(b))}`);
+      {
+        type: 'high_temperature',
+        id: 'cnc-02',
+        effect: (d, b) => {
+          assert.ok(Math.max(...series(d, 'temperature')) > 75, 'crosses the asset bound');
+          assert.ok(Math.max(...series(b, 'temperature')) < 75);
+        },
       },
-    },
-    {
-      type: 'vibration',
-      id: 'robot-02',
-      effect: (d, b) => assert.ok(mean(series(d, 'vibration')) > 2 * mean(series(b, 'vibration'))),
-    },
-    {
-      type: 'cycle_time_drift',
-      id: 'cnc-01',
-      effect: (d, b) => assert.ok(mean(series(d, 'cycle_time')) > 1.15 * mean(series(b, 'cycle_time'))),
-    },
-    {
-      type: 'leak',
-      id: 'flow-01',
-      effect: (d, b) => assert.ok(mean(series(d, 'flow')) > 1.1 * mean(series(b, 'flow'))),
-    },
-    {
-      type: 'leak',
-      id: 'pres-01',
-      effect: (d, b) => assert.ok(mean(series(d, 'pressure')) < mean(series(b, 'pressure')) - 0.3),
-    },
-    {
-      type: 'leak',
-      id: 'chlor-01',
-      effect: (d, b) => assert.ok(mean(series(d, 'chlorine')) < mean(series(b, 'chlorine')) - 0.1),
-    },
-    {
-      type: 'pressure_drop',
-      id: 'pres-01',
-      effect: (d, b) => assert.ok(mean(series(d, 'pressure')) < 0.7 * mean(series(b, 'pressure'))),
-    },
-    {
-      type: 'power_spike',
-      id: 'cp-03',
-      effect: (d, b) => assert.ok(mean(series(d, 'power')) > mean(series(b, 'power')) + 5),
-    },
-    {
-      type: 'high_temperature',
-      id: 'cp-01',
-      effect: (d, b) => assert.ok(mean(series(d, 'temperature')) > mean(series(b, 'temperature')) + 15),
-    },
-  ];
+      {
+        type: 'idle_power_waste',
+        id: 'cnc-03',
+        effect: (d, b) => {
+          const idle = (rs: SimReading[]): number[] =>
+            series(
+              rs.filter((r) => r.values.state === 1),
+              'power',
+            );
+          assert.ok(idle(d).length > 60, 'the machine waits');
+          assert.ok(mean(idle(d)) > 2 * mean(idle(b)), `idle power ${mean(idle(d))} vs ${mean(idle(b))}`);
+        },
+      },
+      {
+        type: 'vibration',
+        id: 'robot-02',
+        effect: (d, b) => assert.ok(mean(series(d, 'vibration')) > 2 * mean(series(b, 'vibration'))),
+      },
+      {
+        type: 'cycle_time_drift',
+        id: 'cnc-01',
+        effect: (d, b) => assert.ok(mean(series(d, 'cycle_time')) > 1.15 * mean(series(b, 'cycle_time'))),
+      },
+      {
+        type: 'leak',
+        id: 'flow-01',
+        effect: (d, b) => assert.ok(mean(series(d, 'flow')) > 1.1 * mean(series(b, 'flow'))),
+      },
+      {
+        type: 'leak',
+        id: 'pres-01',
+        effect: (d, b) => assert.ok(mean(series(d, 'pressure')) < mean(series(b, 'pressure')) - 0.3),
+      },
+      {
+        type: 'leak',
+        id: 'chlor-01',
+        effect: (d, b) => assert.ok(mean(series(d, 'chlorine')) < mean(series(b, 'chlorine')) - 0.1),
+      },
+      {
+        type: 'pressure_drop',
+        id: 'pres-01',
+        effect: (d, b) => assert.ok(mean(series(d, 'pressure')) < 0.7 * mean(series(b, 'pressure'))),
+      },
+      {
+        type: 'power_spike',
+        id: 'cp-03',
+        effect: (d, b) => assert.ok(mean(series(d, 'power')) > mean(series(b, 'power')) + 5),
+      },
+      {
+        type: 'high_temperature',
+        id: 'cp-01',
+        effect: (d, b) => assert.ok(mean(series(d, 'temperature')) > mean(series(b, 'temperature')) + 15),
+      },
+    ];
   for (const c of cases) {
     it(`${c.type} on ${c.id}: labelled once, leaves the signal before it alone, and shows`, () => {
       const a = asset(c.id);
@@ -260,7 +300,10 @@ describe('faults', () => {
       ]);
       assert.deepEqual(within(readings, 0, START + 600_000), within(base, 0, START + 600_000));
       // Judge the second half of the window: faults ramp in, like the physics they imitate.
-      c.effect(within(readings, START + 1_050_000, START + 1_500_000), within(base, START + 1_050_000, START + 1_500_000));
+      c.effect(
+        within(readings, START + 1_050_000, START + 1_500_000),
+        within(base, START + 1_050_000, START + 1_500_000),
+      );
     });
   }
 
@@ -279,7 +322,12 @@ describe('faults', () => {
   });
 
   it('parses fault specs and refuses bad ones with a reason', () => {
-    assert.deepEqual(parseFaultSpec('leak:flow-01:60:120'), { type: 'leak', asset: 'flow-01', startS: 60, durationS: 120 });
+    assert.deepEqual(parseFaultSpec('leak:flow-01:60:120'), {
+      type: 'leak',
+      asset: 'flow-01',
+      startS: 60,
+      durationS: 120,
+    });
     assert.deepEqual(parseFaultSpec('vibration:plant-a/cnc-01:0:5.5:0.5'), {
       type: 'vibration',
       asset: 'plant-a/cnc-01',
@@ -296,14 +344,33 @@ describe('faults', () => {
       ['leak:flow-01:1:10:2', /SEVERITY/],
       ['leak::1:10', /ASSET is empty/],
     ] as const) {
-      assert.throws(() => parseFaultSpec(bad), (e: Error) => e instanceof FaultSpecError && why.test(e.message), bad);
+      assert.throws(
+        () => parseFaultSpec(bad),
+        (e: Error) => e instanceof FaultSpecError && why.test(e.message),
+        bad,
+      );
     }
-    assert.throws(() => resolveFaults([parseFaultSpec('leak:cnc-01:0:10')], demo), /a cnc asset cannot have it/);
+    assert.throws(
+      () => resolveFaults([parseFaultSpec('leak:cnc-01:0:10')], demo),
+      /a cnc asset cannot have it/,
+    );
     assert.throws(() => resolveFaults([parseFaultSpec('vibration:nope:0:10')], demo), /no such asset/);
-    const twoSites = [...syntheticAssets(2, ['cnc']), { ...(syntheticAssets(1, ['cnc'])[0] as Asset), site: 'other' }];
-    assert.throws(() => resolveFaults([parseFaultSpec('vibration:cnc-0001:0:10')], twoSites), /several sites/);
+    const twoSites = [
+      ...syntheticAssets(2, ['cnc']),
+      { ...(syntheticAssets(1, ['cnc'])[0] as Asset), site: 'other' },
+    ];
+    assert.throws(
+      () => resolveFaults([parseFaultSpec('vibration:cnc-0001:0:10')], twoSites),
+      /several sites/,
+    );
     const all = resolveFaults([parseFaultSpec('leak:*:0:10')], demo);
-    assert.deepEqual([...all.keys()].sort(), demo.filter((a) => FAULT_KINDS.leak.includes(a.kind)).map((a) => `${a.site}/${a.id}`).sort());
+    assert.deepEqual(
+      [...all.keys()].sort(),
+      demo
+        .filter((a) => FAULT_KINDS.leak.includes(a.kind))
+        .map((a) => `${a.site}/${a.id}`)
+        .sort(),
+    );
     for (const t of FAULT_TYPES) assert.ok(FAULT_KINDS[t].length > 0);
   });
 });
@@ -318,7 +385,10 @@ describe('synthetic fleets', () => {
       ['sim/cnc-0001', 'sim/flow-0001', 'sim/charger-0001', 'sim/cnc-0002'],
     );
     assert.equal(new Set(fleet.map((a) => a.id)).size, 10);
-    assert.ok(fleet.filter((a) => a.kind !== 'cnc').every((a) => a.location), 'water sensors and chargers have lat/lon');
+    assert.ok(
+      fleet.filter((a) => a.kind !== 'cnc').every((a) => a.location),
+      'water sensors and chargers have lat/lon',
+    );
     assert.deepEqual(syntheticAssets(10, kinds, 3), fleet);
     assert.deepEqual(parseAssetModel(assetsToModelText(fleet)).assets, fleet);
     assert.deepEqual(parseAssetModel(assetsToModelText(demo)).assets, demo);

@@ -99,7 +99,8 @@ function assertComplete(d: Delivery, assets: Asset[], count: number): void {
       Array.from({ length: count }, (_, i) => i + 1),
       `${topic}: each seq exactly once`,
     );
-    for (let i = 1; i < sorted.length; i++) assert.ok((sorted[i] as SimReading).ts > (sorted[i - 1] as SimReading).ts);
+    for (let i = 1; i < sorted.length; i++)
+      assert.ok((sorted[i] as SimReading).ts > (sorted[i - 1] as SimReading).ts);
   }
 }
 
@@ -108,7 +109,10 @@ function assertStats(s: SimStats, assets: Asset[], count: number): void {
   assert.equal(s.sent, assets.length * count);
   assert.equal(s.errors, 0, s.lastError);
   assert.equal(s.complete, true);
-  assert.deepEqual(Object.values(s.perDevice), assets.map(() => count));
+  assert.deepEqual(
+    Object.values(s.perDevice),
+    assets.map(() => count),
+  );
 }
 
 describe('simulator over Mosquitto', () => {
@@ -188,7 +192,12 @@ describe('simulator over Mosquitto', () => {
     const assets = syntheticAssets(10);
     const progress: number[] = [];
     const sim = startSimulator(
-      base(assets, { rate: 100, speed: 1, onProgress: (p) => progress.push(p.acked), progressIntervalMs: 100 }),
+      base(assets, {
+        rate: 100,
+        speed: 1,
+        onProgress: (p) => progress.push(p.acked),
+        progressIntervalMs: 100,
+      }),
     );
     await sleep(700);
     const stats = await sim.stop();

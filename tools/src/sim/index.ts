@@ -103,6 +103,7 @@ export class SimOptionsError extends Error {
 }
 
 const DEFAULT_WINDOW = 64;
+const MIN_TICK_MS = 10;
 
 /** Check options; throws SimOptionsError naming the first problem. */
 export function validateOptions(o: SimulatorOptions): void {
@@ -161,6 +162,11 @@ interface Link {
   queue: Outgoing[];
   head: number;
   pumping: boolean;
+  /** The devices publishing through this link (all of them on a shared connection). */
+  devs: Dev[];
+  cursor: number;
+  /** The last fill stopped at a full queue. */
+  blocked: boolean;
 }
 
 interface Dev {
@@ -206,6 +212,9 @@ export function startSimulator(options: SimulatorOptions): Simulator {
     queue: [],
     head: 0,
     pumping: false,
+    devs: [],
+    cursor: 0,
+    blocked: false,
   });
   const shared = o.connectionPerDevice ? undefined : newLink();
   const devs: Dev[] = o.assets.map((asset) => {
@@ -233,6 +242,7 @@ export function startSimulator(options: SimulatorOptions): Simulator {
     };
   });
   const links = shared ? [shared] : devs.map((d) => d.link);
+  for (const d of devs) d.link.devs.push(d);
 
   let sent = 0;
   let acked = 0;
@@ -247,7 +257,6 @@ export function startSimulator(options: SimulatorOptions): Simulator {
   let wallStart = performance.now();
   let timer: NodeJS.Timeout | undefined;
   let progressTimer: NodeJS.Timeout | undefined;
-  let tickScheduled = false;
 
   const stats = (): SimStats => {
     const elapsedS = running || finishedAll || stopping ? (performance.now() - wallStart) / 1000 : 0;
@@ -300,7 +309,7 @@ export function startSimulator(options: SimulatorOptions): Simulator {
             msg.dev.acked += msg.readings;
           }
           pump(l);
-          scheduleTick();
+          refill(l);
           checkDone();
         });
       }
@@ -329,63 +338,75 @@ export function startSimulator(options: SimulatorOptions): Simulator {
     speed === Infinity ? Infinity : startTs + (performance.now() - wallStart) * speed;
   const toWallMs = (ts: number): number => wallStart + (ts - startTs) / speed;
 
-  /** Produce every reading that is due and fits in its link's queue, round-robin over devices. */
+  /** Produce one reading of d if it is due; false when it is not (or has finished). */
+  const produceOne = (d: Dev, now: number): boolean => {
+    if (d.finished) return false;
+    const ts = d.sim.nextTs;
+    if (d.sim.produced >= d.limit || ts >= d.endTs) {
+      d.finished = true;
+      flush(d);
+      return false;
+    }
+    if (ts > now) return false;
+    d.pending.push(d.sim.next());
+    if (ts > simTs) simTs = ts;
+    const last = d.sim.produced >= d.limit || d.sim.nextTs >= d.endTs;
+    if (d.pending.length >= o.batch || last) flush(d);
+    if (last) d.finished = true;
+    return true;
+  };
+
+  /**
+   * Produce the due readings of a link's devices, round-robin, while its queue has room: a full queue
+   * is the back-pressure (the link's acknowledgements resume it). Returns the earliest reading not yet due.
+   */
+  const fill = (l: Link, now: number): number => {
+    let nextDue = Infinity;
+    let quiet = 0; // devices in a row with nothing due: once every device is quiet, the link is done for now
+    const n = l.devs.length;
+    l.blocked = false;
+    while (quiet < n) {
+      if (queued(l) >= highWater(l)) {
+        l.blocked = true;
+        break;
+      }
+      const d = l.devs[l.cursor] as Dev;
+      l.cursor = (l.cursor + 1) % n;
+      if (produceOne(d, now)) {
+        quiet = 0;
+      } else {
+        quiet++;
+        if (!d.finished) nextDue = Math.min(nextDue, d.sim.nextTs);
+      }
+    }
+    return nextDue;
+  };
+
+  /** Timer-driven: readings that have come due in simulated time. */
   const tick = (): void => {
-    tickScheduled = false;
     if (timer) clearTimeout(timer);
     timer = undefined;
     if (!running || stopping) return;
     const now = simNow();
     let nextDue = Infinity;
-    let blocked = false;
-    let produced = 0;
-    let progressed = true;
-    while (progressed && produced < 20_000) {
-      progressed = false;
-      for (const d of devs) {
-        if (d.finished) continue;
-        if (queued(d.link) >= highWater(d.link)) {
-          blocked = true;
-          continue;
-        }
-        const ts = d.sim.nextTs;
-        if (d.sim.produced >= d.limit || ts >= d.endTs) {
-          d.finished = true;
-          flush(d);
-          continue;
-        }
-        if (ts > now) {
-          nextDue = Math.min(nextDue, ts);
-          continue;
-        }
-        d.pending.push(d.sim.next());
-        if (ts > simTs) simTs = ts;
-        produced++;
-        progressed = true;
-        if (d.pending.length >= o.batch || d.sim.produced >= d.limit || d.sim.nextTs >= d.endTs) {
-          flush(d);
-          if (d.sim.produced >= d.limit || d.sim.nextTs >= d.endTs) d.finished = true;
-        }
-      }
+    for (const l of links) {
+      nextDue = Math.min(nextDue, fill(l, now));
+      pump(l);
     }
-    for (const l of links) pump(l);
-    if (produced >= 20_000) {
-      scheduleTick(); // yield to I/O, then go on
-    } else if (nextDue !== Infinity) {
-      // Acknowledgements re-run the tick when blocked; the timer covers readings that come due.
-      const wait = Math.max(1, Math.min(1000, toWallMs(nextDue) - performance.now()));
-      timer = setTimeout(tick, blocked ? Math.min(wait, 50) : wait);
-    } else if (blocked) {
-      timer = setTimeout(tick, 50);
+    if (nextDue !== Infinity) {
+      // At least 10 ms apart: a scan covers every device, and the payload carries the exact ts anyway.
+      const wait = Math.min(1000, Math.max(MIN_TICK_MS, toWallMs(nextDue) - performance.now()));
+      timer = setTimeout(tick, wait);
     }
     checkDone();
   };
 
-  function scheduleTick(): void {
-    if (tickScheduled || !running || stopping) return;
-    tickScheduled = true;
-    setImmediate(tick);
-  }
+  /** Acknowledgement-driven: a link that was held back by its full queue gets more work. */
+  const refill = (l: Link): void => {
+    if (!l.blocked || !running || stopping || queued(l) > highWater(l) / 2) return;
+    fill(l, simNow());
+    pump(l);
+  };
 
   let resolveDone!: (s: SimStats) => void;
   let rejectDone!: (e: Error) => void;
