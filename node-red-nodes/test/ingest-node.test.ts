@@ -15,6 +15,12 @@ interface Collected {
   dead: NodeMessage[];
 }
 
+function nodeById(id: string): NonNullable<ReturnType<typeof helper.getNode>> {
+  const node = helper.getNode(id);
+  if (!node) throw new Error(`node ${id} is not in the loaded flow`);
+  return node;
+}
+
 async function run(node: Record<string, unknown>, inputs: { topic: string; payload: unknown }[], expected: number): Promise<Collected> {
   const flow = [
     { id: 'n1', type: 'evtwin-ingest', wires: [['good'], ['bad']], ...node },
@@ -27,10 +33,10 @@ async function run(node: Record<string, unknown>, inputs: { topic: string; paylo
     const check = (): void => {
       if (out.readings.length + out.dead.length >= expected) resolve();
     };
-    helper.getNode('good').on('input', (m: NodeMessage) => (out.readings.push(m), check()));
-    helper.getNode('bad').on('input', (m: NodeMessage) => (out.dead.push(m), check()));
+    nodeById('good').on('input', (m: NodeMessage) => (out.readings.push(m), check()));
+    nodeById('bad').on('input', (m: NodeMessage) => (out.dead.push(m), check()));
   });
-  const n1 = helper.getNode('n1');
+  const n1 = nodeById('n1');
   for (const input of inputs) n1.receive(input);
   await Promise.race([doneAll, new Promise((_, rej) => setTimeout(() => rej(new Error(`timeout: ${JSON.stringify(out)}`)), 3000))]);
   return out;

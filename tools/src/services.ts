@@ -197,6 +197,7 @@ export async function startMosquitto(opts: ServiceOptions & { extraConfig?: stri
       'persistence true',
       `persistence_location ${dir}/`,
       'max_queued_messages 100000',
+      'set_tcp_nodelay true',
       'log_type error',
       'log_type warning',
       ...(opts.extraConfig ?? []),

@@ -213,5 +213,10 @@ describe('evtwin-sim command against Mosquitto', () => {
     const r = await runBin(['--url', 'mqtt://127.0.0.1:1', '--devices', '1', '--count', '1']);
     assert.equal(r.code, 1);
     assert.match(r.err, /evtwin-sim: cannot connect to mqtt:\/\/127\.0\.0\.1:1: .*ECONNREFUSED/);
+    assert.doesNotMatch(r.err, /warning/);
+    // Fast-forward without an end runs into the future, which ingest refuses: say so up front.
+    const ahead = await runBin(['--url', 'mqtt://127.0.0.1:1', '--devices', '1', '--speed', '10']);
+    assert.equal(ahead.code, 1);
+    assert.match(ahead.err, /warning: simulated time will run more than 5 min ahead of the clock/);
   });
 });

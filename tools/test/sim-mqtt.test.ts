@@ -26,13 +26,16 @@ import {
 
 let broker: Service;
 let sub: MqttClient;
-const received: { topic: string; payload: Buffer; at: number }[] = [];
+const received: { topic: string; payload: Buffer; at: number; auth?: string | string[] }[] = [];
 let tmp: string;
 
 before(async () => {
   broker = await startMosquitto();
   sub = await connectAsync(broker.url, { protocolVersion: 5, clientId: `sim-test-sub-${process.pid}` });
-  sub.on('message', (topic, payload) => received.push({ topic, payload, at: Date.now() }));
+  sub.on('message', (topic, payload, packet) => {
+    const auth = packet.properties?.userProperties?.authorization;
+    received.push({ topic, payload, at: Date.now(), ...(auth !== undefined ? { auth } : {}) });
+  });
   await sub.subscribeAsync('evtwin/v1/+/+/telemetry', { qos: 1 });
   tmp = mkdtempSync(join(tmpdir(), 'evtwin-sim-test-'));
 });
@@ -186,6 +189,23 @@ describe('simulator over Mosquitto', () => {
     assert.equal(stats.faults, labels.length);
     assert.ok(labels.some((l) => l.asset === 'flow-0001' && l.type === 'leak' && l.source === 'scheduled'));
     assert.ok(labels.filter((l) => l.source === 'random').length > 5, `${labels.length} random faults`);
+  });
+
+  it('carries device tokens as the MQTT v5 user property "authorization"', async () => {
+    const assets = syntheticAssets(3, ['cnc']);
+    const tokens = { 'sim/cnc-0001': 'tok-1', 'sim/cnc-0002': 'tok-2' };
+    await startSimulator(base(assets, { count: 2, tokens })).done;
+    const deadline = Date.now() + 5000;
+    while (received.length < 6 && Date.now() < deadline) await sleep(20);
+    const seen = received.splice(0).map((m) => `${m.topic} ${String(m.auth)}`);
+    assert.deepEqual(seen.sort(), [
+      'evtwin/v1/sim/cnc-0001/telemetry tok-1',
+      'evtwin/v1/sim/cnc-0001/telemetry tok-1',
+      'evtwin/v1/sim/cnc-0002/telemetry tok-2',
+      'evtwin/v1/sim/cnc-0002/telemetry tok-2',
+      'evtwin/v1/sim/cnc-0003/telemetry undefined',
+      'evtwin/v1/sim/cnc-0003/telemetry undefined',
+    ]);
   });
 
   it('stops cleanly mid-run: everything it counted as acknowledged arrived', async () => {

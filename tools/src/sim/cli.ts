@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import {
   ASSET_KINDS,
   AssetModelError,
+  DEFAULT_LIMITS,
   METRICS_BY_KIND,
   isAssetKind,
   type Asset,
@@ -19,6 +20,7 @@ import {
   assetsToModelText,
   loadAssets,
   parseFaultSpec,
+  resolveStartTs,
   startSimulator,
   syntheticAssets,
   validateOptions,
@@ -362,7 +364,24 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
       }
     };
   }
-  const sim = startSimulator(o);
+  // The platform refuses readings more than 5 minutes ahead of its clock (core telemetry.ts, maxFutureMs).
+  const startTs = resolveStartTs(o, Date.now());
+  const speed = o.speed ?? 1;
+  const endTs =
+    o.count !== undefined
+      ? startTs + (o.count / o.rate) * 1000
+      : o.durationS !== undefined
+        ? startTs + o.durationS * 1000
+        : speed > 1
+          ? Infinity
+          : startTs;
+  if (!req.quiet && endTs > Date.now() + DEFAULT_LIMITS.maxFutureMs) {
+    io.stderr(
+      `evtwin-sim: warning: simulated time will run more than ${DEFAULT_LIMITS.maxFutureMs / 60_000} min ahead of the clock; ` +
+        'ingest refuses such readings (use --start in the past, or a bounded run)\n',
+    );
+  }
+  const sim = startSimulator({ ...o, startTs });
   let stopped = false;
   const unregister = io.onInterrupt?.(() => {
     stopped = true;

@@ -147,6 +147,21 @@ export function validateOptions(o: SimulatorOptions): void {
   }
 }
 
+/** The simulated start: the given one, else now, else (fast-forward with an end) so the run ends about now. */
+export function resolveStartTs(
+  o: Pick<SimulatorOptions, 'startTs' | 'speed' | 'count' | 'durationS' | 'rate'>,
+  now: number,
+): number {
+  if (o.startTs !== undefined) return Math.round(o.startTs);
+  const spanMs =
+    o.count !== undefined
+      ? (o.count / o.rate) * 1000
+      : o.durationS !== undefined
+        ? o.durationS * 1000
+        : undefined;
+  return Math.round((o.speed ?? 1) > 1 && spanMs !== undefined ? now - spanMs : now);
+}
+
 interface Outgoing {
   dev: Dev;
   topic: string;
@@ -159,7 +174,7 @@ interface Link {
   client?: MqttClient;
   window: number;
   inflight: number;
-  queue: Outgoing[];
+  queue: (Outgoing | undefined)[];
   head: number;
   pumping: boolean;
   /** The devices publishing through this link (all of them on a shared connection). */
@@ -187,14 +202,7 @@ export function startSimulator(options: SimulatorOptions): Simulator {
   validateOptions(options);
   const o = options;
   const speed = o.speed ?? 1;
-  const wallNow = Date.now();
-  const spanMs =
-    o.count !== undefined
-      ? (o.count / o.rate) * 1000
-      : o.durationS !== undefined
-        ? o.durationS * 1000
-        : undefined;
-  const startTs = Math.round(o.startTs ?? (speed > 1 && spanMs !== undefined ? wallNow - spanMs : wallNow));
+  const startTs = resolveStartTs(o, Date.now());
   const bounded = o.count !== undefined || o.durationS !== undefined;
 
   const specsByAsset = resolveFaults(o.faults, o.assets);
@@ -294,7 +302,7 @@ export function startSimulator(options: SimulatorOptions): Simulator {
     try {
       while (l.inflight < l.window && l.head < l.queue.length && !stopping) {
         const msg = l.queue[l.head] as Outgoing;
-        l.queue[l.head++] = undefined as unknown as Outgoing; // let it be collected
+        l.queue[l.head++] = undefined; // let it be collected
         l.inflight++;
         sent += msg.readings;
         messagesSent++;
@@ -382,6 +390,18 @@ export function startSimulator(options: SimulatorOptions): Simulator {
     return nextDue;
   };
 
+  let timerAt = Infinity;
+  /** Run the tick when the reading due at simulated `ts` comes due (or sooner, if already planned). */
+  const wakeAt = (ts: number): void => {
+    if (ts === Infinity || stopping) return;
+    // At least 10 ms apart: a scan covers every device, and the payload carries the exact ts anyway.
+    const at = Math.max(performance.now() + MIN_TICK_MS, Math.min(toWallMs(ts), performance.now() + 1000));
+    if (timer && timerAt <= at) return;
+    if (timer) clearTimeout(timer);
+    timerAt = at;
+    timer = setTimeout(tick, at - performance.now());
+  };
+
   /** Timer-driven: readings that have come due in simulated time. */
   const tick = (): void => {
     if (timer) clearTimeout(timer);
@@ -393,18 +413,14 @@ export function startSimulator(options: SimulatorOptions): Simulator {
       nextDue = Math.min(nextDue, fill(l, now));
       pump(l);
     }
-    if (nextDue !== Infinity) {
-      // At least 10 ms apart: a scan covers every device, and the payload carries the exact ts anyway.
-      const wait = Math.min(1000, Math.max(MIN_TICK_MS, toWallMs(nextDue) - performance.now()));
-      timer = setTimeout(tick, wait);
-    }
+    wakeAt(nextDue);
     checkDone();
   };
 
   /** Acknowledgement-driven: a link that was held back by its full queue gets more work. */
   const refill = (l: Link): void => {
     if (!l.blocked || !running || stopping || queued(l) > highWater(l) / 2) return;
-    fill(l, simNow());
+    wakeAt(fill(l, simNow()));
     pump(l);
   };
 
