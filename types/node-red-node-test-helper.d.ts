@@ -8,7 +8,11 @@ declare module 'node-red-node-test-helper' {
   }
   interface Helper {
     init(nodeRedRuntime: string, userSettings?: Record<string, unknown>): void;
-    load(nodes: unknown, flow: Record<string, unknown>[], credentials?: Record<string, unknown>): Promise<void>;
+    load(
+      nodes: unknown,
+      flow: Record<string, unknown>[],
+      credentials?: Record<string, unknown>,
+    ): Promise<void>;
     /** Merge settings into the runtime's (RED.settings), e.g. userDir. */
     settings(userSettings: Record<string, unknown>): Record<string, unknown>;
     unload(): Promise<void>;

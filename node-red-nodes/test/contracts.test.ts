@@ -54,7 +54,8 @@ describe('asset model', () => {
   });
 
   it('names file, line, column and field on a mistake', () => {
-    const text = 'sites:\n  - id: a\n    lines:\n      - id: l\n        assets:\n          - id: x\n            kind: cnc\n            location: { lat: 95, lon: 0 }\n';
+    const text =
+      'sites:\n  - id: a\n    lines:\n      - id: l\n        assets:\n          - id: x\n            kind: cnc\n            location: { lat: 95, lon: 0 }\n';
     assert.throws(
       () => parseAssetModel(text, 'my.yaml'),
       (err: unknown) =>
@@ -64,10 +65,17 @@ describe('asset model', () => {
         err.field === 'sites[0].lines[0].assets[0].location.lat' &&
         /within -90..90/.test(err.message),
     );
-    assert.throws(() => parseAssetModel('sites:\n  - id: a\n    colour: red\n', 'm.yaml'), /m\.yaml:3:5: sites\[0\]\.colour: unknown field/);
+    assert.throws(
+      () => parseAssetModel('sites:\n  - id: a\n    colour: red\n', 'm.yaml'),
+      /m\.yaml:3:5: sites\[0\]\.colour: unknown field/,
+    );
     assert.throws(() => parseAssetModel('sites: [\n', 'm.yaml'), /m\.yaml:\d+:\d+: \(syntax\)/);
     assert.throws(
-      () => parseAssetModel('sites:\n  - id: a\n    assets: [{id: x, kind: cnc}, {id: x, kind: robot}]\n', 'm.yaml'),
+      () =>
+        parseAssetModel(
+          'sites:\n  - id: a\n    assets: [{id: x, kind: cnc}, {id: x, kind: robot}]\n',
+          'm.yaml',
+        ),
       /appears twice/,
     );
   });
@@ -76,11 +84,20 @@ describe('asset model', () => {
 describe('ingest', () => {
   const model = indexAssets(parseAssetModel(readFileSync(MODEL_FILE, 'utf8'), MODEL_FILE));
   const now = Date.now();
-  const config = { template: compileTopicTemplate(DEFAULT_TELEMETRY_TEMPLATE), defaultKind: 'generic', limits: DEFAULT_LIMITS };
+  const config = {
+    template: compileTopicTemplate(DEFAULT_TELEMETRY_TEMPLATE),
+    defaultKind: 'generic',
+    limits: DEFAULT_LIMITS,
+  };
 
   it('takes site, line and kind from the asset model', () => {
-    const r = ingestMessage(telemetryTopic('plant-a', 'robot-01'), { ts: now, values: { power: 1 } }, now, { ...config, assets: model });
-    assert.deepEqual(r.readings, [{ site: 'plant-a', line: 'assembly', asset: 'robot-01', kind: 'robot', ts: now, metrics: { power: 1 } }]);
+    const r = ingestMessage(telemetryTopic('plant-a', 'robot-01'), { ts: now, values: { power: 1 } }, now, {
+      ...config,
+      assets: model,
+    });
+    assert.deepEqual(r.readings, [
+      { site: 'plant-a', line: 'assembly', asset: 'robot-01', kind: 'robot', ts: now, metrics: { power: 1 } },
+    ]);
   });
 
   it('without a model, takes identity from the topic and the default kind', () => {
@@ -90,9 +107,15 @@ describe('ingest', () => {
   });
 
   it('refuses unknown assets and topics without a site', () => {
-    const unknown = ingestMessage(telemetryTopic('plant-a', 'ghost'), { values: { x: 1 } }, now, { ...config, assets: model });
+    const unknown = ingestMessage(telemetryTopic('plant-a', 'ghost'), { values: { x: 1 } }, now, {
+      ...config,
+      assets: model,
+    });
     assert.equal(unknown.rejections[0]?.code, 'unknown-asset');
-    const noSite = ingestMessage('d/x', { values: { x: 1 } }, now, { ...config, template: compileTopicTemplate('d/{asset}') });
+    const noSite = ingestMessage('d/x', { values: { x: 1 } }, now, {
+      ...config,
+      template: compileTopicTemplate('d/{asset}'),
+    });
     assert.equal(noSite.rejections[0]?.code, 'topic-mismatch');
   });
 });
@@ -100,17 +123,43 @@ describe('ingest', () => {
 describe('line protocol', () => {
   it('writes metrics as floats and seq as an integer, in ms, with escaping', () => {
     const line = encodePoint(
-      readingToPoint({ site: 'plant a', line: 'l,1', asset: 'cnc=1', kind: 'cnc', ts: 1700000000123, seq: 7, metrics: { power: 4, 'x y': 0.5 } }),
+      readingToPoint({
+        site: 'plant a',
+        line: 'l,1',
+        asset: 'cnc=1',
+        kind: 'cnc',
+        ts: 1700000000123,
+        seq: 7,
+        metrics: { power: 4, 'x y': 0.5 },
+      }),
     );
-    assert.equal(line, 'telemetry,asset=cnc\\=1,kind=cnc,line=l\\,1,site=plant\\ a power=4,x\\ y=0.5,seq=7i 1700000000123');
+    assert.equal(
+      line,
+      'telemetry,asset=cnc\\=1,kind=cnc,line=l\\,1,site=plant\\ a power=4,x\\ y=0.5,seq=7i 1700000000123',
+    );
   });
 
   it('refuses points outside the schema', () => {
-    assert.throws(() => encodePoint({ measurement: 'nope', tags: {}, fields: { a: 1 }, ts: 1 }), /not in the schema/);
-    assert.throws(() => encodePoint({ measurement: 'telemetry', tags: { colour: 'red' }, fields: { a: 1 }, ts: 1 }), /tag "colour"/);
-    assert.throws(() => encodePoint({ measurement: 'telemetry', tags: {}, fields: { a: 'x' }, ts: 1 }), /expected a finite float/);
-    assert.throws(() => encodePoint({ measurement: 'telemetry', tags: {}, fields: { seq: 1.5 }, ts: 1 }), /expected an integer/);
-    assert.throws(() => encodePoint({ measurement: 'telemetry', tags: {}, fields: {}, ts: 1 }), /at least one field/);
+    assert.throws(
+      () => encodePoint({ measurement: 'nope', tags: {}, fields: { a: 1 }, ts: 1 }),
+      /not in the schema/,
+    );
+    assert.throws(
+      () => encodePoint({ measurement: 'telemetry', tags: { colour: 'red' }, fields: { a: 1 }, ts: 1 }),
+      /tag "colour"/,
+    );
+    assert.throws(
+      () => encodePoint({ measurement: 'telemetry', tags: {}, fields: { a: 'x' }, ts: 1 }),
+      /expected a finite float/,
+    );
+    assert.throws(
+      () => encodePoint({ measurement: 'telemetry', tags: {}, fields: { seq: 1.5 }, ts: 1 }),
+      /expected an integer/,
+    );
+    assert.throws(
+      () => encodePoint({ measurement: 'telemetry', tags: {}, fields: {}, ts: 1 }),
+      /at least one field/,
+    );
   });
 });
 

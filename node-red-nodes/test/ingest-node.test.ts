@@ -21,7 +21,11 @@ function nodeById(id: string): NonNullable<ReturnType<typeof helper.getNode>> {
   return node;
 }
 
-async function run(node: Record<string, unknown>, inputs: { topic: string; payload: unknown }[], expected: number): Promise<Collected> {
+async function run(
+  node: Record<string, unknown>,
+  inputs: { topic: string; payload: unknown }[],
+  expected: number,
+): Promise<Collected> {
   const flow = [
     { id: 'n1', type: 'evtwin-ingest', wires: [['good'], ['bad']], ...node },
     { id: 'good', type: 'helper' },
@@ -38,7 +42,10 @@ async function run(node: Record<string, unknown>, inputs: { topic: string; paylo
   });
   const n1 = nodeById('n1');
   for (const input of inputs) n1.receive(input);
-  await Promise.race([doneAll, new Promise((_, rej) => setTimeout(() => rej(new Error(`timeout: ${JSON.stringify(out)}`)), 3000))]);
+  await Promise.race([
+    doneAll,
+    new Promise((_, rej) => setTimeout(() => rej(new Error(`timeout: ${JSON.stringify(out)}`)), 3000)),
+  ]);
   return out;
 }
 
@@ -56,7 +63,11 @@ describe('evtwin-ingest node', () => {
         { ts: new Date(now + 2).toISOString(), metric: 'power', value: 4.4 },
       ]),
     );
-    const out = await run({ assetsFile: ASSETS }, [{ topic: 'evtwin/v1/plant-a/cnc-01/telemetry', payload }], 3);
+    const out = await run(
+      { assetsFile: ASSETS },
+      [{ topic: 'evtwin/v1/plant-a/cnc-01/telemetry', payload }],
+      3,
+    );
     assert.equal(out.readings.length, 2);
     assert.deepEqual(out.readings[0]?.payload, {
       site: 'plant-a',
@@ -96,7 +107,11 @@ describe('evtwin-ingest node', () => {
   });
 
   it('reports a broken asset model instead of crashing', async () => {
-    const out = await run({ assetsFile: '/nonexistent/assets.yaml' }, [{ topic: 'evtwin/v1/a/b/telemetry', payload: '{}' }], 1);
+    const out = await run(
+      { assetsFile: '/nonexistent/assets.yaml' },
+      [{ topic: 'evtwin/v1/a/b/telemetry', payload: '{}' }],
+      1,
+    );
     assert.equal(out.dead.length, 1);
     assert.equal((out.dead[0] as NodeMessage & { error: { code: string } }).error.code, 'config-error');
   });

@@ -4,13 +4,20 @@ import assert from 'node:assert/strict';
 import { DEFAULT_LIMITS, decodeTelemetry, type DecodeLimits } from '../src/core';
 
 const NOW = Date.parse('2026-11-23T12:00:00Z');
-const decode = (payload: unknown, limits: DecodeLimits = DEFAULT_LIMITS) => decodeTelemetry(payload, NOW, limits);
-const codes = (payload: unknown, limits?: DecodeLimits) => decode(payload, limits).rejections.map((r) => r.code);
+const decode = (payload: unknown, limits: DecodeLimits = DEFAULT_LIMITS) =>
+  decodeTelemetry(payload, NOW, limits);
+const codes = (payload: unknown, limits?: DecodeLimits) =>
+  decode(payload, limits).rejections.map((r) => r.code);
 
 describe('decodeTelemetry: accepted shapes', () => {
   it('reads a values dict with epoch-ms ts and seq', () => {
-    const r = decode(Buffer.from(JSON.stringify({ ts: NOW - 5, seq: 9, values: { power: 4.5, temperature: 40 } })));
-    assert.deepEqual(r, { items: [{ ts: NOW - 5, seq: 9, metrics: { power: 4.5, temperature: 40 } }], rejections: [] });
+    const r = decode(
+      Buffer.from(JSON.stringify({ ts: NOW - 5, seq: 9, values: { power: 4.5, temperature: 40 } })),
+    );
+    assert.deepEqual(r, {
+      items: [{ ts: NOW - 5, seq: 9, metrics: { power: 4.5, temperature: 40 } }],
+      rejections: [],
+    });
   });
 
   it('reads a single metric/value with an ISO timestamp, in any offset', () => {
@@ -29,11 +36,16 @@ describe('decodeTelemetry: accepted shapes', () => {
 
   it('uses the receive time when ts is missing, unless ts is required', () => {
     assert.equal(decode({ values: { a: 1 } }).items[0]?.ts, NOW);
-    assert.deepEqual(codes({ values: { a: 1 } }, { ...DEFAULT_LIMITS, defaultTsToReceiveTime: false }), ['bad-timestamp']);
+    assert.deepEqual(codes({ values: { a: 1 } }, { ...DEFAULT_LIMITS, defaultTsToReceiveTime: false }), [
+      'bad-timestamp',
+    ]);
   });
 
   it('counts booleans as 1 and 0', () => {
-    assert.deepEqual(decode({ ts: NOW, values: { running: true, fault: false } }).items[0]?.metrics, { running: 1, fault: 0 });
+    assert.deepEqual(decode({ ts: NOW, values: { running: true, fault: false } }).items[0]?.metrics, {
+      running: 1,
+      fault: 0,
+    });
   });
 });
 
@@ -58,7 +70,9 @@ describe('decodeTelemetry: bad input', () => {
   });
 
   it('refuses batches with too many items', () => {
-    assert.deepEqual(codes(new Array(11).fill({ values: { a: 1 } }), { ...DEFAULT_LIMITS, maxItems: 10 }), ['too-large']);
+    assert.deepEqual(codes(new Array(11).fill({ values: { a: 1 } }), { ...DEFAULT_LIMITS, maxItems: 10 }), [
+      'too-large',
+    ]);
   });
 
   it('refuses wrong types: strings, null, NaN and Infinity where numbers belong', () => {
@@ -91,10 +105,23 @@ describe('decodeTelemetry: bad input', () => {
   });
 
   it('refuses timestamps far in the future or past, seconds for milliseconds, and garbage', () => {
-    assert.match(decode({ ts: NOW + 3_600_000, values: { a: 1 } }).rejections[0]?.reason ?? '', /3600 s in the future/);
-    assert.match(decode({ ts: NOW - 40 * 86_400_000, values: { a: 1 } }).rejections[0]?.reason ?? '', /older than the limit/);
-    assert.match(decode({ ts: NOW / 1000, values: { a: 1 } }).rejections[0]?.reason ?? '', /looks like epoch seconds/);
-    assert.deepEqual(codes({ ts: '2026-11-23', values: { a: 1 } }), ['bad-timestamp'], 'no time zone: ambiguous');
+    assert.match(
+      decode({ ts: NOW + 3_600_000, values: { a: 1 } }).rejections[0]?.reason ?? '',
+      /3600 s in the future/,
+    );
+    assert.match(
+      decode({ ts: NOW - 40 * 86_400_000, values: { a: 1 } }).rejections[0]?.reason ?? '',
+      /older than the limit/,
+    );
+    assert.match(
+      decode({ ts: NOW / 1000, values: { a: 1 } }).rejections[0]?.reason ?? '',
+      /looks like epoch seconds/,
+    );
+    assert.deepEqual(
+      codes({ ts: '2026-11-23', values: { a: 1 } }),
+      ['bad-timestamp'],
+      'no time zone: ambiguous',
+    );
     assert.deepEqual(codes({ ts: '2026-13-45T99:00:00Z', values: { a: 1 } }), ['bad-timestamp']);
     assert.deepEqual(codes({ ts: true, values: { a: 1 } }), ['bad-timestamp']);
   });

@@ -23,7 +23,10 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export function findExecutable(name: string, extraDirs: string[] = ['/usr/sbin', '/usr/bin', '/usr/local/bin', '/usr/local/sbin']): string | undefined {
+export function findExecutable(
+  name: string,
+  extraDirs: string[] = ['/usr/sbin', '/usr/bin', '/usr/local/bin', '/usr/local/sbin'],
+): string | undefined {
   const dirs = [...(process.env.PATH ?? '').split(':'), ...extraDirs].filter(Boolean);
   for (const dir of dirs) {
     const p = join(dir, name);
@@ -73,7 +76,8 @@ async function launch(spec: Spec): Promise<Service> {
     child.stderr?.on('data', collect);
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline) {
-      if (child.exitCode !== null) throw new Error(`${spec.name} exited with code ${child.exitCode}:\n${output}`);
+      if (child.exitCode !== null)
+        throw new Error(`${spec.name} exited with code ${child.exitCode}:\n${output}`);
       if (await spec.ready()) return;
       await sleep(50);
     }
@@ -183,7 +187,9 @@ export async function startInfluxd(opts: ServiceOptions = {}): Promise<Service> 
 }
 
 /** Start Mosquitto on 127.0.0.1 with a free port (MQTT v5, shared subscriptions). */
-export async function startMosquitto(opts: ServiceOptions & { extraConfig?: string[] } = {}): Promise<Service> {
+export async function startMosquitto(
+  opts: ServiceOptions & { extraConfig?: string[] } = {},
+): Promise<Service> {
   const bin = findExecutable('mosquitto');
   if (!bin) throw new Error(MOSQUITTO_MISSING);
   const { dir, keep } = dataDirFor('mosquitto', opts);
@@ -215,14 +221,17 @@ export async function startMosquitto(opts: ServiceOptions & { extraConfig?: stri
     ...(opts.log ? { log: opts.log } : {}),
     ready: () =>
       new Promise<boolean>((resolve) => {
-        import('node:net').then(({ connect }) => {
-          const sock = connect(port, '127.0.0.1');
-          sock.once('connect', () => {
-            sock.destroy();
-            resolve(true);
-          });
-          sock.once('error', () => resolve(false));
-        }, () => resolve(false));
+        import('node:net').then(
+          ({ connect }) => {
+            const sock = connect(port, '127.0.0.1');
+            sock.once('connect', () => {
+              sock.destroy();
+              resolve(true);
+            });
+            sock.once('error', () => resolve(false));
+          },
+          () => resolve(false),
+        );
       }),
   });
 }

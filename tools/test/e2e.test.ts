@@ -31,7 +31,13 @@ interface SeriesRow {
   seqs: number[];
 }
 
-async function influxQuery(url: string, db: string, q: string): Promise<{ series?: { name: string; tags?: Record<string, string>; columns: string[]; values: unknown[][] }[] }> {
+async function influxQuery(
+  url: string,
+  db: string,
+  q: string,
+): Promise<{
+  series?: { name: string; tags?: Record<string, string>; columns: string[]; values: unknown[][] }[];
+}> {
   const res = await fetch(`${url}/query?db=${encodeURIComponent(db)}&epoch=ms&q=${encodeURIComponent(q)}`);
   const body = (await res.json()) as { results: { series?: never[]; error?: string }[] };
   const first = body.results[0];
@@ -51,7 +57,10 @@ async function countPoints(url: string, db: string): Promise<number> {
 /** Every asset's seq values in time order. */
 async function seqsByAsset(url: string, db: string): Promise<SeriesRow[]> {
   const r = await influxQuery(url, db, 'SELECT seq FROM telemetry GROUP BY asset ORDER BY time ASC');
-  return (r.series ?? []).map((s) => ({ asset: s.tags?.asset ?? '?', seqs: s.values.map((v) => Number(v[1])) }));
+  return (r.series ?? []).map((s) => ({
+    asset: s.tags?.asset ?? '?',
+    seqs: s.values.map((v) => Number(v[1])),
+  }));
 }
 
 function nodeById(id: string): NonNullable<ReturnType<typeof helper.getNode>> {
@@ -60,11 +69,17 @@ function nodeById(id: string): NonNullable<ReturnType<typeof helper.getNode>> {
   return node;
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs: number): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T>,
+  ok: (v: T) => boolean,
+  timeoutMs: number,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last = await probe();
   while (!ok(last)) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last value ${JSON.stringify(last)}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}; last value ${JSON.stringify(last)}`);
     await sleep(200);
     last = await probe();
   }
@@ -72,12 +87,24 @@ async function waitFor<T>(what: string, probe: () => Promise<T>, ok: (v: T) => b
 }
 
 function assertExactlyInOrder(rows: SeriesRow[], assets: Asset[], perDevice: number): void {
-  assert.deepEqual(rows.map((r) => r.asset).sort(), assets.map((a) => a.id).sort(), 'every asset has its series');
+  assert.deepEqual(
+    rows.map((r) => r.asset).sort(),
+    assets.map((a) => a.id).sort(),
+    'every asset has its series',
+  );
   for (const row of rows) {
-    assert.equal(row.seqs.length, perDevice, `${row.asset}: ${row.seqs.length} points, expected ${perDevice}`);
+    assert.equal(
+      row.seqs.length,
+      perDevice,
+      `${row.asset}: ${row.seqs.length} points, expected ${perDevice}`,
+    );
     assert.equal(new Set(row.seqs).size, perDevice, `${row.asset}: duplicate seq values`);
     for (let i = 1; i < row.seqs.length; i++) {
-      assert.equal(row.seqs[i], (row.seqs[i - 1] as number) + 1, `${row.asset}: seq out of order or missing at ${i}`);
+      assert.equal(
+        row.seqs[i],
+        (row.seqs[i - 1] as number) + 1,
+        `${row.asset}: seq out of order or missing at ${i}`,
+      );
     }
   }
 }
@@ -102,13 +129,55 @@ describe('end to end: devices → Mosquitto → Node-RED → InfluxDB', () => {
   afterEach(() => helper.unload());
 
   /** Load the flow and wait until its MQTT subscription is live (a probe comes out as a dead letter). */
-  async function loadFlow(database: string): Promise<{ deadLetters: { error: { code: string; message: string } }[]; statuses: string[] }> {
+  async function loadFlow(
+    database: string,
+  ): Promise<{ deadLetters: { error: { code: string; message: string } }[]; statuses: string[] }> {
     const port = broker.port;
     const flow = [
-      { id: 'broker', type: 'mqtt-broker', broker: '127.0.0.1', port: String(port), clientid: '', protocolVersion: '5', keepalive: '15', cleansession: true, autoConnect: true },
-      { id: 'in', type: 'mqtt in', topic: 'evtwin/v1/+/+/telemetry', qos: '1', datatype: 'buffer', broker: 'broker', nl: false, rap: true, rh: 0, inputs: 0, wires: [['ingest']] },
-      { id: 'ingest', type: 'evtwin-ingest', assetsFile: ASSETS_FILE, topicTemplate: 'evtwin/v1/{site}/{asset}/telemetry', wires: [['out'], ['dead']] },
-      { id: 'db', type: 'evtwin-influx', url: influx.url, database, retentionPolicy: '', batchSize: '1000', flushMs: '200', spoolMaxMB: '50', spoolDir: join(userDir, `spool-${database}`), gzip: true, createDatabase: true },
+      {
+        id: 'broker',
+        type: 'mqtt-broker',
+        broker: '127.0.0.1',
+        port: String(port),
+        clientid: '',
+        protocolVersion: '5',
+        keepalive: '15',
+        cleansession: true,
+        autoConnect: true,
+      },
+      {
+        id: 'in',
+        type: 'mqtt in',
+        topic: 'evtwin/v1/+/+/telemetry',
+        qos: '1',
+        datatype: 'buffer',
+        broker: 'broker',
+        nl: false,
+        rap: true,
+        rh: 0,
+        inputs: 0,
+        wires: [['ingest']],
+      },
+      {
+        id: 'ingest',
+        type: 'evtwin-ingest',
+        assetsFile: ASSETS_FILE,
+        topicTemplate: 'evtwin/v1/{site}/{asset}/telemetry',
+        wires: [['out'], ['dead']],
+      },
+      {
+        id: 'db',
+        type: 'evtwin-influx',
+        url: influx.url,
+        database,
+        retentionPolicy: '',
+        batchSize: '1000',
+        flushMs: '200',
+        spoolMaxMB: '50',
+        spoolDir: join(userDir, `spool-${database}`),
+        gzip: true,
+        createDatabase: true,
+      },
       { id: 'out', type: 'evtwin-influx-out', influx: 'db', wires: [] },
       { id: 'dead', type: 'helper' },
     ];
@@ -116,7 +185,9 @@ describe('end to end: devices → Mosquitto → Node-RED → InfluxDB', () => {
     const deadLetters: { error: { code: string; message: string } }[] = [];
     const statuses: string[] = [];
     nodeById('dead').on('input', (m: { error: { code: string; message: string } }) => deadLetters.push(m));
-    nodeById('out').on('call:status', (call: { args: [{ text?: string }] }) => statuses.push(call.args[0]?.text ?? ''));
+    nodeById('out').on('call:status', (call: { args: [{ text?: string }] }) =>
+      statuses.push(call.args[0]?.text ?? ''),
+    );
     const probe = await mqtt.connectAsync(broker.url, { protocolVersion: 5 });
     try {
       await waitFor(
@@ -140,10 +211,26 @@ describe('end to end: devices → Mosquitto → Node-RED → InfluxDB', () => {
     const db = 'e2e_plain';
     await loadFlow(db);
     const perDevice = 200;
-    const sim = startSimulator({ url: broker.url, assets, rate: 10, count: perDevice, seed: 7, qos: 1, batch: 1, connectionPerDevice: false, faults: [], speed: Infinity });
+    const sim = startSimulator({
+      url: broker.url,
+      assets,
+      rate: 10,
+      count: perDevice,
+      seed: 7,
+      qos: 1,
+      batch: 1,
+      connectionPerDevice: false,
+      faults: [],
+      speed: Infinity,
+    });
     const stats = await sim.done;
     assert.equal(stats.acked, assets.length * perDevice);
-    const n = await waitFor('all points in InfluxDB', () => countPoints(influx.url, db), (c) => c >= assets.length * perDevice, 30_000);
+    const n = await waitFor(
+      'all points in InfluxDB',
+      () => countPoints(influx.url, db),
+      (c) => c >= assets.length * perDevice,
+      30_000,
+    );
     assert.equal(n, assets.length * perDevice);
     assertExactlyInOrder(await seqsByAsset(influx.url, db), assets, perDevice);
   });
@@ -153,8 +240,24 @@ describe('end to end: devices → Mosquitto → Node-RED → InfluxDB', () => {
     const { statuses } = await loadFlow(db);
     const perDevice = 300;
     // 30 readings/s per device for 10 s of wall time: the outage falls in the middle of the stream.
-    const sim = startSimulator({ url: broker.url, assets, rate: 30, count: perDevice, seed: 11, qos: 1, batch: 1, connectionPerDevice: true, faults: [], speed: 1 });
-    await waitFor('points before the outage', () => countPoints(influx.url, db), (c) => c > 0, 15_000);
+    const sim = startSimulator({
+      url: broker.url,
+      assets,
+      rate: 30,
+      count: perDevice,
+      seed: 11,
+      qos: 1,
+      batch: 1,
+      connectionPerDevice: true,
+      faults: [],
+      speed: 1,
+    });
+    await waitFor(
+      'points before the outage',
+      () => countPoints(influx.url, db),
+      (c) => c > 0,
+      15_000,
+    );
     await influx.kill();
     const killedAt = Date.now();
     await sleep(5000);
@@ -164,10 +267,18 @@ describe('end to end: devices → Mosquitto → Node-RED → InfluxDB', () => {
     const stats = await sim.done;
     assert.equal(stats.acked, assets.length * perDevice);
     assert.ok(during > 0, 'readings were published while InfluxDB was down');
-    const n = await waitFor('all points after the outage', () => countPoints(influx.url, db), (c) => c >= assets.length * perDevice, 60_000);
+    const n = await waitFor(
+      'all points after the outage',
+      () => countPoints(influx.url, db),
+      (c) => c >= assets.length * perDevice,
+      60_000,
+    );
     assert.equal(n, assets.length * perDevice, `exactly N after a ${downMs} ms outage`);
     assertExactlyInOrder(await seqsByAsset(influx.url, db), assets, perDevice);
-    assert.ok(statuses.some((s) => /spool/i.test(s)), `the node status showed the spool: ${JSON.stringify([...new Set(statuses)].slice(0, 10))}`);
+    assert.ok(
+      statuses.some((s) => /spool/i.test(s)),
+      `the node status showed the spool: ${JSON.stringify([...new Set(statuses)].slice(0, 10))}`,
+    );
   });
 
   it('stores the good readings of a batch with bad elements and dead-letters the bad ones', async () => {
@@ -183,11 +294,28 @@ describe('end to end: devices → Mosquitto → Node-RED → InfluxDB', () => {
     ];
     await client.publishAsync('evtwin/v1/plant-a/cnc-02/telemetry', JSON.stringify(batch), { qos: 1 });
     await client.publishAsync('evtwin/v1/plant-a/cnc-02/telemetry', '{not json', { qos: 1 });
-    await client.publishAsync('evtwin/v1/plant-a/cnc-02/telemetry', Buffer.alloc(300 * 1024, 0x20), { qos: 1 });
+    await client.publishAsync('evtwin/v1/plant-a/cnc-02/telemetry', Buffer.alloc(300 * 1024, 0x20), {
+      qos: 1,
+    });
     await client.endAsync();
-    await waitFor('dead letters', async () => deadLetters.length, (n) => n >= 4, 10_000);
-    assert.deepEqual(deadLetters.map((d) => d.error.code).sort(), ['bad-timestamp', 'bad-value', 'not-json', 'too-large']);
-    const n = await waitFor('good points', () => countPoints(influx.url, db), (c) => c >= 2, 10_000);
+    await waitFor(
+      'dead letters',
+      async () => deadLetters.length,
+      (n) => n >= 4,
+      10_000,
+    );
+    assert.deepEqual(deadLetters.map((d) => d.error.code).sort(), [
+      'bad-timestamp',
+      'bad-value',
+      'not-json',
+      'too-large',
+    ]);
+    const n = await waitFor(
+      'good points',
+      () => countPoints(influx.url, db),
+      (c) => c >= 2,
+      10_000,
+    );
     assert.equal(n, 2);
   });
 });

@@ -59,7 +59,8 @@ export class AssetModelError extends Error {
 
 type Path = (string | number)[];
 const pathText = (path: Path): string =>
-  path.reduce<string>((s, p) => (typeof p === 'number' ? `${s}[${p}]` : s ? `${s}.${p}` : p), '') || '(top level)';
+  path.reduce<string>((s, p) => (typeof p === 'number' ? `${s}[${p}]` : s ? `${s}.${p}` : p), '') ||
+  '(top level)';
 
 /** Parse and validate an asset model; throws AssetModelError at the first problem. */
 export function parseAssetModel(text: string, file = 'assets.yaml'): AssetModel {
@@ -68,13 +69,21 @@ export function parseAssetModel(text: string, file = 'assets.yaml'): AssetModel 
   const firstError = doc.errors[0];
   if (firstError) {
     const pos = lineCounter.linePos(firstError.pos[0]);
-    throw new AssetModelError(file, pos.line, pos.col, '(syntax)', firstError.message.split('\n')[0] ?? 'invalid YAML');
+    throw new AssetModelError(
+      file,
+      pos.line,
+      pos.col,
+      '(syntax)',
+      firstError.message.split('\n')[0] ?? 'invalid YAML',
+    );
   }
   const fail = (path: Path, problem: string): never => {
     // Point at the key of a mapping entry (where a reader looks), else at the nearest node that exists.
     const last = path[path.length - 1];
     const parent: unknown = doc.getIn(path.slice(0, -1), true);
-    let node: unknown = isMap(parent) ? parent.items.find((pair) => isScalar(pair.key) && pair.key.value === last)?.key : undefined;
+    let node: unknown = isMap(parent)
+      ? parent.items.find((pair) => isScalar(pair.key) && pair.key.value === last)?.key
+      : undefined;
     for (let p = path.slice(); (!node || !hasRange(node)) && p.length >= 0; p = p.slice(0, -1)) {
       node = doc.getIn(p, true);
       if (p.length === 0) break;
@@ -86,13 +95,18 @@ export function parseAssetModel(text: string, file = 'assets.yaml'): AssetModel 
 
   const root = doc.toJS() as unknown;
   const obj = (v: unknown, path: Path): Record<string, unknown> =>
-    typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : fail(path, 'expected a mapping');
+    typeof v === 'object' && v !== null && !Array.isArray(v)
+      ? (v as Record<string, unknown>)
+      : fail(path, 'expected a mapping');
   const list = (v: unknown, path: Path): unknown[] => (Array.isArray(v) ? v : fail(path, 'expected a list'));
   const known = (o: Record<string, unknown>, keys: string[], path: Path): void => {
-    for (const k of Object.keys(o)) if (!keys.includes(k)) fail([...path, k], `unknown field (allowed: ${keys.join(', ')})`);
+    for (const k of Object.keys(o))
+      if (!keys.includes(k)) fail([...path, k], `unknown field (allowed: ${keys.join(', ')})`);
   };
   const id = (v: unknown, path: Path): string =>
-    typeof v === 'string' && ID_PATTERN.test(v) ? v : fail(path, 'expected an id of letters, digits, "_", "." or "-"');
+    typeof v === 'string' && ID_PATTERN.test(v)
+      ? v
+      : fail(path, 'expected an id of letters, digits, "_", "." or "-"');
   const str = (v: unknown, path: Path, fallback: string): string =>
     v === undefined ? fallback : typeof v === 'string' ? v : fail(path, 'expected text');
   const num = (v: unknown, path: Path): number =>
@@ -111,7 +125,11 @@ export function parseAssetModel(text: string, file = 'assets.yaml'): AssetModel 
     if (v === undefined) return undefined;
     const o = obj(v, path);
     known(o, ['x', 'y', 'z'], path);
-    return { x: num(o.x, [...path, 'x']), y: num(o.y, [...path, 'y']), z: o.z === undefined ? 0 : num(o.z, [...path, 'z']) };
+    return {
+      x: num(o.x, [...path, 'x']),
+      y: num(o.y, [...path, 'y']),
+      z: o.z === undefined ? 0 : num(o.z, [...path, 'z']),
+    };
   };
   const bounds = (v: unknown, path: Path): Record<string, MetricBounds> => {
     if (v === undefined) return {};

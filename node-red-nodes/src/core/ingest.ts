@@ -20,10 +20,18 @@ export interface IngestResult {
   rejections: Rejection[];
 }
 
-export function ingestMessage(topic: string, payload: unknown, receivedAt: number, config: IngestConfig): IngestResult {
+export function ingestMessage(
+  topic: string,
+  payload: unknown,
+  receivedAt: number,
+  config: IngestConfig,
+): IngestResult {
   const fields = config.template.match(topic);
   if (!fields) {
-    return reject({ code: 'topic-mismatch', reason: `topic "${topic}" does not fit the template "${config.template.template}"` });
+    return reject({
+      code: 'topic-mismatch',
+      reason: `topic "${topic}" does not fit the template "${config.template.template}"`,
+    });
   }
   const assetId = fields.asset as string;
   let site = fields.site ?? config.defaultSite;
@@ -34,14 +42,20 @@ export function ingestMessage(topic: string, payload: unknown, receivedAt: numbe
     if (!asset) {
       return reject({
         code: 'unknown-asset',
-        reason: site ? `asset "${assetId}" is not in site "${site}" of the asset model` : `asset "${assetId}" is not in the asset model`,
+        reason: site
+          ? `asset "${assetId}" is not in site "${site}" of the asset model`
+          : `asset "${assetId}" is not in the asset model`,
       });
     }
     site = asset.site;
     line = asset.line ?? line;
     kind = asset.kind;
   }
-  if (!site) return reject({ code: 'topic-mismatch', reason: `topic "${topic}" names no site and no default site is set` });
+  if (!site)
+    return reject({
+      code: 'topic-mismatch',
+      reason: `topic "${topic}" names no site and no default site is set`,
+    });
 
   const decoded = decodeTelemetry(payload, receivedAt, config.limits);
   const readings = decoded.items.map((item): Reading => {

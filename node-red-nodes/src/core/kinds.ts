@@ -4,7 +4,16 @@ export interface MetricSpec {
   description: string;
 }
 
-export const ASSET_KINDS = ['cnc', 'robot', 'flow', 'pressure', 'level', 'chlorine', 'turbidity', 'charger'] as const;
+export const ASSET_KINDS = [
+  'cnc',
+  'robot',
+  'flow',
+  'pressure',
+  'level',
+  'chlorine',
+  'turbidity',
+  'charger',
+] as const;
 export type AssetKind = (typeof ASSET_KINDS)[number];
 
 const machine = {

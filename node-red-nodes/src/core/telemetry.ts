@@ -65,12 +65,19 @@ const EPOCH_MS_FLOOR = 100_000_000_000; // 1973-03-03 in ms, or year 5138 in sec
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
 
 /** Parse a raw MQTT payload (Buffer, string or already-parsed JSON) and decode it. */
-export function decodeTelemetry(payload: unknown, receivedAt: number, limits: DecodeLimits = DEFAULT_LIMITS): DecodeResult {
+export function decodeTelemetry(
+  payload: unknown,
+  receivedAt: number,
+  limits: DecodeLimits = DEFAULT_LIMITS,
+): DecodeResult {
   let body: unknown = payload;
   if (Buffer.isBuffer(payload) || typeof payload === 'string') {
     const size = Buffer.isBuffer(payload) ? payload.length : Buffer.byteLength(payload);
     if (size > limits.maxBytes) {
-      return reject({ code: 'too-large', reason: `payload is ${size} bytes, over the limit of ${limits.maxBytes}` });
+      return reject({
+        code: 'too-large',
+        reason: `payload is ${size} bytes, over the limit of ${limits.maxBytes}`,
+      });
     }
     const text = payload.toString();
     if (text.trim() === '') return reject({ code: 'bad-shape', reason: 'payload is empty' });
@@ -92,7 +99,10 @@ function decodeBody(body: unknown, receivedAt: number, limits: DecodeLimits): De
   if (Array.isArray(body)) {
     if (body.length === 0) return reject({ code: 'bad-shape', reason: 'batch is an empty array' });
     if (body.length > limits.maxItems) {
-      return reject({ code: 'too-large', reason: `batch has ${body.length} items, over the limit of ${limits.maxItems}` });
+      return reject({
+        code: 'too-large',
+        reason: `batch has ${body.length} items, over the limit of ${limits.maxItems}`,
+      });
     }
     body.forEach((element, index) => decodeItem(element, index, receivedAt, limits, out));
   } else {
@@ -105,7 +115,8 @@ function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'number') return Number.isNaN(value) ? 'NaN' : String(value);
-  if (typeof value === 'string') return `a string ${JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value)}`;
+  if (typeof value === 'string')
+    return `a string ${JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value)}`;
   return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
@@ -118,7 +129,9 @@ function decodeItem(
 ): void {
   const where = index === undefined ? '' : `item ${index}: `;
   const fail = (code: RejectCode, reason: string): void => {
-    out.rejections.push(index === undefined ? { code, reason: where + reason } : { code, reason: where + reason, index });
+    out.rejections.push(
+      index === undefined ? { code, reason: where + reason } : { code, reason: where + reason, index },
+    );
   };
   if (typeof element !== 'object' || element === null || Array.isArray(element)) {
     fail('bad-shape', `expected an object, got ${describe(element)}`);
@@ -146,7 +159,9 @@ function decodeItem(
   if (hasValues === hasMetric) {
     fail(
       'bad-shape',
-      hasValues ? 'give either "values" or "metric"/"value", not both' : 'missing "values" (or "metric" and "value")',
+      hasValues
+        ? 'give either "values" or "metric"/"value", not both'
+        : 'missing "values" (or "metric" and "value")',
     );
     return;
   }
@@ -155,8 +170,12 @@ function decodeItem(
   let good = 0;
   const addMetric = (name: unknown, value: unknown, path: string): void => {
     if (typeof name !== 'string' || !METRIC_PATTERN.test(name) || RESERVED_METRICS.has(name)) {
-      const why = typeof name === 'string' && RESERVED_METRICS.has(name) ? 'is reserved' : 'is not a valid metric name';
-      fail('bad-metric', `${path}: ${typeof name === 'string' ? JSON.stringify(name) : describe(name)} ${why}`);
+      const why =
+        typeof name === 'string' && RESERVED_METRICS.has(name) ? 'is reserved' : 'is not a valid metric name';
+      fail(
+        'bad-metric',
+        `${path}: ${typeof name === 'string' ? JSON.stringify(name) : describe(name)} ${why}`,
+      );
       return;
     }
     const v = decodeValue(value);
@@ -181,7 +200,11 @@ function decodeItem(
     }
     for (const [name, value] of entries) addMetric(name, value, `values.${name}`);
   } else {
-    addMetric(item.metric, item.value, typeof item.metric === 'string' ? `value of ${item.metric}` : 'metric');
+    addMetric(
+      item.metric,
+      item.value,
+      typeof item.metric === 'string' ? `value of ${item.metric}` : 'metric',
+    );
   }
   if (good > 0) out.items.push(seq === undefined ? { ts, metrics } : { ts, seq, metrics });
 }
@@ -209,7 +232,8 @@ export function decodeTimestamp(raw: unknown, receivedAt: number, limits: Decode
     }
     ts = Math.round(raw);
   } else if (typeof raw === 'string') {
-    if (!ISO_8601.test(raw)) return `ts ${JSON.stringify(raw)} is not ISO 8601 with a time zone (e.g. 2026-01-31T12:00:00Z)`;
+    if (!ISO_8601.test(raw))
+      return `ts ${JSON.stringify(raw)} is not ISO 8601 with a time zone (e.g. 2026-01-31T12:00:00Z)`;
     ts = Date.parse(raw);
     if (Number.isNaN(ts)) return `ts ${JSON.stringify(raw)} is not a valid date`;
   } else {

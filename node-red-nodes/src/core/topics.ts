@@ -7,7 +7,8 @@ import { ID_PATTERN } from './reading';
 export const TOPIC_ROOT = 'evtwin/v1';
 export const DEFAULT_TELEMETRY_TEMPLATE = `${TOPIC_ROOT}/{site}/{asset}/telemetry`;
 
-export const telemetryTopic = (site: string, asset: string): string => `${TOPIC_ROOT}/${site}/${asset}/telemetry`;
+export const telemetryTopic = (site: string, asset: string): string =>
+  `${TOPIC_ROOT}/${site}/${asset}/telemetry`;
 export const statusTopic = (site: string, asset: string): string => `${TOPIC_ROOT}/${site}/${asset}/status`;
 export const commandTopic = (site: string, asset: string): string => `${TOPIC_ROOT}/${site}/${asset}/cmd`;
 export const alertsTopic = (site: string): string => `${TOPIC_ROOT}/${site}/alerts`;
@@ -49,17 +50,21 @@ export function compileTopicTemplate(template: string): TopicTemplate {
           `topic template "${trimmed}": unknown placeholder {${m[1]}} (allowed: ${TEMPLATE_FIELDS.map((f) => `{${f}}`).join(', ')})`,
         );
       }
-      if (fields.includes(name)) throw new TopicTemplateError(`topic template "${trimmed}": {${name}} appears twice`);
+      if (fields.includes(name))
+        throw new TopicTemplateError(`topic template "${trimmed}": {${name}} appears twice`);
       fields.push(name);
       slots.push(name);
     } else {
       if (level.includes('{') || level.includes('}')) {
-        throw new TopicTemplateError(`topic template "${trimmed}": a placeholder must fill a whole topic level`);
+        throw new TopicTemplateError(
+          `topic template "${trimmed}": a placeholder must fill a whole topic level`,
+        );
       }
       slots.push(null);
     }
   }
-  if (!fields.includes('asset')) throw new TopicTemplateError(`topic template "${trimmed}": {asset} is required`);
+  if (!fields.includes('asset'))
+    throw new TopicTemplateError(`topic template "${trimmed}": {asset} is required`);
   const subscription = levels.map((level, i) => (slots[i] ? '+' : level)).join('/');
   return {
     template: trimmed,

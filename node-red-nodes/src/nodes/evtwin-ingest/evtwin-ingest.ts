@@ -53,7 +53,6 @@ function ingestConfigFrom(def: IngestNodeDef): IngestConfig {
 export = function register(RED: NodeAPI): void {
   function EvtwinIngestNode(this: Node, def: IngestNodeDef): void {
     RED.nodes.createNode(this, def);
-    const node = this;
     const readings = new RateMeter();
     const rejected = new RateMeter();
     let lastReject = '';
@@ -63,9 +62,9 @@ export = function register(RED: NodeAPI): void {
       config = ingestConfigFrom(def);
     } catch (err) {
       configError = asError(err).message;
-      node.error(`configuration: ${configError}`);
+      this.error(`configuration: ${configError}`);
     }
-    const status = new StatusReporter(node, () => {
+    const status = new StatusReporter(this, () => {
       const now = Date.now();
       if (configError) return { fill: 'red', shape: 'ring', text: configError.slice(0, 60) };
       const text = `${shortCount(readings.perSecond(now))}/s · ${shortCount(readings.total)} in · ${shortCount(rejected.total)} rejected`;
@@ -75,20 +74,33 @@ export = function register(RED: NodeAPI): void {
     });
     status.refresh();
 
-    node.on('input', (msg: NodeMessageInFlow, send, done) => {
+    this.on('input', (msg: NodeMessageInFlow, send, done) => {
       const receivedAt = Date.now();
       const topic = typeof msg.topic === 'string' ? msg.topic : '';
-      const result: { readings: ReturnType<typeof ingestMessage>['readings']; rejections: Rejection[] } = config
-        ? ingestMessage(topic, msg.payload, receivedAt, config)
-        : { readings: [], rejections: [{ code: 'config-error', reason: `node not configured: ${configError}` }] };
+      const result: { readings: ReturnType<typeof ingestMessage>['readings']; rejections: Rejection[] } =
+        config
+          ? ingestMessage(topic, msg.payload, receivedAt, config)
+          : {
+              readings: [],
+              rejections: [{ code: 'config-error', reason: `node not configured: ${configError}` }],
+            };
       const origin = { topic, receivedAt };
       const { _msgid: _ignored, ...rest } = msg;
-      const good: NodeMessage[] = result.readings.map((reading) => ({ ...rest, payload: reading, evtwin: origin }));
+      const good: NodeMessage[] = result.readings.map((reading) => ({
+        ...rest,
+        payload: reading,
+        evtwin: origin,
+      }));
       const bad: NodeMessage[] = result.rejections.map((r) => ({
         ...rest,
         topic,
         payload: msg.payload,
-        error: { message: r.reason, code: r.code, index: r.index, source: { id: node.id, type: node.type, name: node.name } },
+        error: {
+          message: r.reason,
+          code: r.code,
+          index: r.index,
+          source: { id: this.id, type: this.type, name: this.name },
+        },
         evtwin: origin,
       }));
       readings.add(good.length, receivedAt);
@@ -100,7 +112,7 @@ export = function register(RED: NodeAPI): void {
       done();
     });
 
-    node.on('close', () => status.close());
+    this.on('close', () => status.close());
   }
   RED.nodes.registerType('evtwin-ingest', EvtwinIngestNode);
 };
