@@ -13,6 +13,9 @@ require(compiled)
   .runStack(process.argv.slice(2), join(__dirname, '..', '..'))
   .then((code) => process.exit(code))
   .catch((err) => {
-    console.error(err);
+    // Expected failures (options, a busy data folder) read better without a stack trace.
+    console.error(
+      process.env.EVTWIN_DEBUG ? err : `evtwin: ${err instanceof Error ? err.message : String(err)}`,
+    );
     process.exit(1);
   });

@@ -59,6 +59,7 @@ interface Spec {
   url: string;
   keepData: boolean;
   log?: (line: string) => void;
+  detached?: boolean;
 }
 
 async function launch(spec: Spec): Promise<Service> {
@@ -66,7 +67,10 @@ async function launch(spec: Spec): Promise<Service> {
   let exited: Promise<void>;
   let output = '';
   const start = async (): Promise<void> => {
-    child = spawn(spec.command, spec.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(spec.command, spec.args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: spec.detached === true,
+    });
     exited = new Promise((resolve) => child.once('exit', () => resolve()));
     const collect = (chunk: Buffer): void => {
       output = (output + chunk.toString()).slice(-8000);
@@ -117,6 +121,8 @@ export interface ServiceOptions {
   dataDir?: string;
   port?: number;
   log?: (line: string) => void;
+  /** Own process group: a terminal's Ctrl-C then reaches only the parent, which stops this in order. */
+  detached?: boolean;
 }
 
 function dataDirFor(name: string, opts: ServiceOptions): { dir: string; keep: boolean } {
@@ -175,6 +181,7 @@ export async function startInfluxd(opts: ServiceOptions = {}): Promise<Service> 
     url,
     keepData: keep,
     ...(opts.log ? { log: opts.log } : {}),
+    detached: opts.detached === true,
     ready: async () => {
       try {
         const res = await fetch(`${url}/ping`, { signal: AbortSignal.timeout(500) });
@@ -219,6 +226,7 @@ export async function startMosquitto(
     url: `mqtt://127.0.0.1:${port}`,
     keepData: keep,
     ...(opts.log ? { log: opts.log } : {}),
+    detached: opts.detached === true,
     ready: () =>
       new Promise<boolean>((resolve) => {
         import('node:net').then(

@@ -40,7 +40,7 @@ const alive = (pid: number): boolean => {
 async function startStack(args: string[]): Promise<Running> {
   assert.ok(existsSync(COMPILED), `${COMPILED} is missing: run npm run build -w tools (npm test does it)`);
   const dataDir = mkdtempSync(join(tmpdir(), 'evtwin-stack-'));
-  const env = {
+  const env: NodeJS.ProcessEnv = {
     ...process.env,
     EVTWIN_DATA_DIR: dataDir,
     EVTWIN_INFLUX_PORT: String(await freePort()),
@@ -83,7 +83,10 @@ async function startStack(args: string[]): Promise<Running> {
 async function interrupt(stack: Running): Promise<void> {
   const t0 = Date.now();
   stack.child.kill('SIGINT');
-  const code = await Promise.race([stack.exited, sleep(15_000, undefined, { ref: false }).then(() => 'timeout' as const)]);
+  const code = await Promise.race([
+    stack.exited,
+    sleep(15_000, undefined, { ref: false }).then(() => 'timeout' as const),
+  ]);
   if (code === 'timeout') stack.child.kill('SIGKILL');
   assert.equal(code, 0, `exit after SIGINT (${Date.now() - t0} ms):\n${stack.output()}`);
   assert.match(stack.output(), /^stopped$/m);
@@ -113,7 +116,11 @@ test('npm start: simulator → Mosquitto → Node-RED → InfluxDB, then Ctrl-C 
     const assets = await eventually(
       15_000,
       async () => {
-        const r = await influxQuery(stack.influxUrl, 'evtwin', 'SELECT count(*) FROM telemetry GROUP BY asset');
+        const r = await influxQuery(
+          stack.influxUrl,
+          'evtwin',
+          'SELECT count(*) FROM telemetry GROUP BY asset',
+        );
         const series = r.results?.[0]?.series ?? [];
         return series.length >= 10 ? series.map((s) => s.tags?.asset ?? '') : undefined;
       },
@@ -123,7 +130,9 @@ test('npm start: simulator → Mosquitto → Node-RED → InfluxDB, then Ctrl-C 
 
     // The second topic scheme: jjm/sensors/{asset}/data lands with default site water-north.
     const pub = await mqtt.connectAsync(stack.mqttUrl, { protocolVersion: 5 });
-    await pub.publishAsync('jjm/sensors/pres-01/data', JSON.stringify({ values: { pressure: 4.25 } }), { qos: 1 });
+    await pub.publishAsync('jjm/sensors/pres-01/data', JSON.stringify({ values: { pressure: 4.25 } }), {
+      qos: 1,
+    });
     await pub.endAsync();
     await eventually(
       10_000,
@@ -141,18 +150,28 @@ test('npm start: simulator → Mosquitto → Node-RED → InfluxDB, then Ctrl-C 
     // Our nodes loaded in the runtime (admin API), the provisioning is in place.
     const res = await fetch(`${stack.redUrl}nodes`, { headers: { Accept: 'application/json' } });
     const types = ((await res.json()) as { types: string[] }[]).flatMap((s) => s.types);
-    for (const t of ['evtwin-ingest', 'evtwin-influx', 'evtwin-influx-out', 'mqtt in']) assert.ok(types.includes(t), t);
+    for (const t of ['evtwin-ingest', 'evtwin-influx', 'evtwin-influx-out', 'mqtt in'])
+      assert.ok(types.includes(t), t);
     const rps = await influxQuery(stack.influxUrl, 'evtwin', 'SHOW RETENTION POLICIES ON evtwin');
     const rows = rps.results?.[0]?.series?.[0]?.values ?? [];
-    assert.deepEqual(rows.filter((r) => r[4] === true).map((r) => r[0]), ['raw']);
-    assert.deepEqual(rows.map((r) => r[0]).filter((n) => n !== 'autogen'), ['raw', 'rollup_1m', 'rollup_1h']);
+    assert.deepEqual(
+      rows.filter((r) => r[4] === true).map((r) => r[0]),
+      ['raw'],
+    );
+    assert.deepEqual(
+      rows.map((r) => r[0]).filter((n) => n !== 'autogen'),
+      ['raw', 'rollup_1m', 'rollup_1h'],
+    );
     const cqs = JSON.stringify(await influxQuery(stack.influxUrl, 'evtwin', 'SHOW CONTINUOUS QUERIES'));
     assert.ok(cqs.includes('telemetry_rollup_1m') && cqs.includes('telemetry_rollup_1h'), cqs);
 
     // A "flowing" line reports simulator and InfluxDB counts.
     await eventually(
       5000,
-      async () => (/flowing: simulator sent \d+ readings .* InfluxDB [1-9]\d* points/.test(stack.output()) ? true : undefined),
+      async () =>
+        /flowing: simulator sent \d+ readings .* InfluxDB [1-9]\d* points/.test(stack.output())
+          ? true
+          : undefined,
       'a flowing line with points',
     );
     // The generated credential secret is kept private.
@@ -169,14 +188,22 @@ test('without Mosquitto: the embedded aedes broker carries MQTT 3.1.1 devices in
     assert.match(stack.output(), /embedded aedes broker, MQTT 3\.1\.1/);
     assert.equal(stack.pids.length, 1, 'only influxd is a child process');
     const pub = await mqtt.connectAsync(stack.mqttUrl, { protocolVersion: 4 });
-    await pub.publishAsync('evtwin/v1/plant-a/robot-02/telemetry', JSON.stringify({ values: { power: 1.5 } }), {
-      qos: 1,
-    });
+    await pub.publishAsync(
+      'evtwin/v1/plant-a/robot-02/telemetry',
+      JSON.stringify({ values: { power: 1.5 } }),
+      {
+        qos: 1,
+      },
+    );
     await pub.endAsync();
     await eventually(
       10_000,
       async () => {
-        const r = await influxQuery(stack.influxUrl, 'evtwin', "SELECT power FROM telemetry WHERE asset = 'robot-02'");
+        const r = await influxQuery(
+          stack.influxUrl,
+          'evtwin',
+          "SELECT power FROM telemetry WHERE asset = 'robot-02'",
+        );
         return r.results?.[0]?.series?.[0]?.values[0]?.[1] === 1.5 ? true : undefined;
       },
       'the reading in InfluxDB',

@@ -30,6 +30,7 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
     const svc: Service = await startMosquitto({
       dataDir: opts.dataDir,
       port: opts.port,
+      detached: true,
       ...(opts.log ? { log: opts.log } : {}),
     });
     return {

@@ -170,7 +170,12 @@ export async function runStack(argv: string[], repoRoot: string): Promise<number
 
     const influxPort = await choosePort('InfluxDB', 8086, 'EVTWIN_INFLUX_PORT');
     if (influxPort.note) say(`  note: ${influxPort.note}`);
-    influxd = await startInfluxd({ dataDir: join(dataDir, 'influxdb'), port: influxPort.port });
+    // Detached: a terminal's Ctrl-C reaches only us, so Node-RED can flush into a running influxd.
+    influxd = await startInfluxd({
+      dataDir: join(dataDir, 'influxdb'),
+      port: influxPort.port,
+      detached: true,
+    });
     children.push(influxd.process);
     const report = await provisionInfluxDB(influxd.url, provisioningFile);
     say(`  InfluxDB   ${influxd.url}  (influxd pid ${influxd.process.pid}, database ${DATABASE})`);
@@ -221,10 +226,7 @@ export async function runStack(argv: string[], repoRoot: string): Promise<number
     if (interrupted) return await stopAll().then(() => 0);
 
     const assets = parseAssetModel(readFileSync(assetsFile, 'utf8'), assetsFile).assets;
-    if (args.sim && broker.protocolVersion !== 5) {
-      // The simulator speaks MQTT 5 (user properties carry device tokens); aedes refuses it.
-      say('  simulator  off: it needs MQTT 5 and the embedded broker speaks 3.1.1; install mosquitto');
-    } else if (args.sim) {
+    if (args.sim) {
       sim = startSimulator({
         url: broker.url,
         assets,
@@ -234,9 +236,13 @@ export async function runStack(argv: string[], repoRoot: string): Promise<number
         batch: 1,
         connectionPerDevice: false,
         faults: [],
+        // The embedded aedes broker speaks MQTT 3.1.1 only.
+        protocolVersion: broker.protocolVersion,
       });
       sim.done.catch((err: unknown) => say(`evtwin: simulator stopped: ${(err as Error).message}`));
-      say(`  simulator  ${assets.length} devices, 1 message/s each, seed 42, QoS 1 → ${broker.url}`);
+      say(
+        `  simulator  ${assets.length} devices, 1 message/s each, seed 42, QoS 1, MQTT ${broker.protocolVersion === 5 ? '5' : '3.1.1'} → ${broker.url}`,
+      );
     } else {
       say('  simulator  off (--no-sim): publish to evtwin/v1/{site}/{asset}/telemetry yourself');
     }

@@ -4,6 +4,7 @@
  * A plain function of (url, file) so the local stack, the tests and docker compose share it.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { InfluxDB } from 'influx';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 
@@ -301,4 +302,45 @@ function lineOf(doc: Document, lines: LineCounter, path: (string | number)[]): n
     }
     if (p.length === 0) return 1;
   }
+}
+
+/**
+ * `node tools/dist/stack/influxProvision.js URL [FILE]` (docker compose: a one-shot service). Waits up
+ * to 60 s for InfluxDB to answer /ping, applies the file, prints one line; exits 1 on any error.
+ * Credentials, when InfluxDB needs them, come from INFLUX_USERNAME / INFLUX_PASSWORD.
+ */
+async function main(argv: string[]): Promise<number> {
+  const [url, file = join(__dirname, '../../../provisioning/influxdb/evtwin.yaml')] = argv;
+  if (!url) {
+    console.error('usage: influxProvision URL [FILE]');
+    return 1;
+  }
+  for (const deadline = Date.now() + 60_000; ;) {
+    const up = await fetch(new URL('/ping', url)).then(
+      (r) => r.status === 204,
+      () => false,
+    );
+    if (up) break;
+    if (Date.now() > deadline) {
+      console.error(`${url}: InfluxDB did not answer /ping within 60 s`);
+      return 1;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const report = await provisionInfluxDB(url, file, {
+    ...(process.env.INFLUX_USERNAME ? { username: process.env.INFLUX_USERNAME } : {}),
+    ...(process.env.INFLUX_PASSWORD ? { password: process.env.INFLUX_PASSWORD } : {}),
+  });
+  console.log(`${url}: ${describeProvisioning(report)}`);
+  return 0;
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      console.error(err instanceof Error ? err.message : String(err));
+      process.exit(1);
+    },
+  );
 }
