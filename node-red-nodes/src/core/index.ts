@@ -7,3 +7,4 @@ export * from './assetModel';
 export * from './ingest';
 export * from './lineProtocol';
 export * from './rate';
+export * from './auditEvent';
