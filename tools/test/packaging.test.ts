@@ -22,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
 import mqtt from 'mqtt';
 import { influxRowAt, onTab, withEndpoints, type Example } from '../src/packaging/examples';
+import { ensureNodeRed5, type IsolatedRuntime } from '../src/packaging/runtimes';
 import { startNodeRed, type FlowNode, type NodeRed, type NodeSetInfo } from '../src/packaging/nodered';
 import {
   danglingSourceMaps,
@@ -53,8 +54,8 @@ const inside = (path: string, dir: string): boolean => path === dir || path.star
 
 interface Runtime {
   label: string;
-  node: string;
-  redJs: string;
+  /** The binaries, installed on first use when needed. */
+  resolve: () => Promise<IsolatedRuntime>;
   nodeRedVersion: RegExp;
   nodeVersion: RegExp;
 }
@@ -62,15 +63,16 @@ interface Runtime {
 const RUNTIMES: Runtime[] = [
   {
     label: 'Node-RED 4.1 on Node 20',
-    node: process.execPath,
-    redJs: join(ROOT, 'node_modules', 'node-red', 'red.js'),
+    resolve: async () => ({
+      node: process.execPath,
+      redJs: join(ROOT, 'node_modules', 'node-red', 'red.js'),
+    }),
     nodeRedVersion: /Node-RED version: v4\.1\./,
     nodeVersion: /Node\.js {2}version: v20\./,
   },
   {
     label: 'Node-RED 5 on Node 22',
-    node: join(ROOT, 'node_modules', 'node-22', 'bin', 'node'),
-    redJs: join(ROOT, 'node_modules', 'node-red-5', 'red.js'),
+    resolve: () => ensureNodeRed5(join(ROOT, '.data', 'cache', 'node-red-5'), (line) => console.log(line)),
     nodeRedVersion: /Node-RED version: v5\./,
     nodeVersion: /Node\.js {2}version: v22\./,
   },
@@ -182,11 +184,10 @@ describe('packaging: the npm tarball in stock Node-RED', () => {
     describe(rt.label, () => {
       let red: NodeRed;
       before(async () => {
-        assert.ok(existsSync(rt.node), `${rt.node} is missing: run npm ci at the repo root`);
-        assert.ok(existsSync(rt.redJs), `${rt.redJs} is missing: run npm ci at the repo root`);
-        red = await timed(`${rt.label}: start to GET /nodes`, () =>
-          startNodeRed({ node: rt.node, redJs: rt.redJs, userDir }),
-        );
+        const { node, redJs } = await timed(`${rt.label}: runtime ready`, rt.resolve);
+        assert.ok(existsSync(node), `${node} is missing`);
+        assert.ok(existsSync(redJs), `${redJs} is missing`);
+        red = await timed(`${rt.label}: start to GET /nodes`, () => startNodeRed({ node, redJs, userDir }));
       });
       after(async () => {
         if (red) await timed(`${rt.label}: stop`, () => red.stop());
