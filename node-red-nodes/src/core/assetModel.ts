@@ -62,8 +62,20 @@ const pathText = (path: Path): string =>
   path.reduce<string>((s, p) => (typeof p === 'number' ? `${s}[${p}]` : s ? `${s}.${p}` : p), '') ||
   '(top level)';
 
-/** Parse and validate an asset model; throws AssetModelError at the first problem. */
-export function parseAssetModel(text: string, file = 'assets.yaml'): AssetModel {
+/** A YAML document opened for validation: its plain value and helpers that fail with file:line:column. */
+interface YamlCheck {
+  root: unknown;
+  fail: (path: Path, problem: string) => never;
+  obj: (v: unknown, path: Path) => Record<string, unknown>;
+  list: (v: unknown, path: Path) => unknown[];
+  known: (o: Record<string, unknown>, keys: string[], path: Path) => void;
+  id: (v: unknown, path: Path) => string;
+  str: (v: unknown, path: Path, fallback: string) => string;
+  num: (v: unknown, path: Path) => number;
+}
+
+/** Parse YAML and return validation helpers whose errors point at the offending key (one loader for all files). */
+function openYaml(text: string, file: string): YamlCheck {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   const firstError = doc.errors[0];
@@ -92,25 +104,31 @@ export function parseAssetModel(text: string, file = 'assets.yaml'): AssetModel 
     const pos = lineCounter.linePos(offset);
     throw new AssetModelError(file, pos.line, pos.col, pathText(path), problem);
   };
-
-  const root = doc.toJS() as unknown;
-  const obj = (v: unknown, path: Path): Record<string, unknown> =>
-    typeof v === 'object' && v !== null && !Array.isArray(v)
-      ? (v as Record<string, unknown>)
-      : fail(path, 'expected a mapping');
-  const list = (v: unknown, path: Path): unknown[] => (Array.isArray(v) ? v : fail(path, 'expected a list'));
-  const known = (o: Record<string, unknown>, keys: string[], path: Path): void => {
-    for (const k of Object.keys(o))
-      if (!keys.includes(k)) fail([...path, k], `unknown field (allowed: ${keys.join(', ')})`);
+  return {
+    root: doc.toJS() as unknown,
+    fail,
+    obj: (v, path) =>
+      typeof v === 'object' && v !== null && !Array.isArray(v)
+        ? (v as Record<string, unknown>)
+        : fail(path, 'expected a mapping'),
+    list: (v, path) => (Array.isArray(v) ? v : fail(path, 'expected a list')),
+    known: (o, keys, path) => {
+      for (const k of Object.keys(o))
+        if (!keys.includes(k)) fail([...path, k], `unknown field (allowed: ${keys.join(', ')})`);
+    },
+    id: (v, path) =>
+      typeof v === 'string' && ID_PATTERN.test(v)
+        ? v
+        : fail(path, 'expected an id of letters, digits, "_", "." or "-"'),
+    str: (v, path, fallback) =>
+      v === undefined ? fallback : typeof v === 'string' ? v : fail(path, 'expected text'),
+    num: (v, path) => (typeof v === 'number' && Number.isFinite(v) ? v : fail(path, 'expected a number')),
   };
-  const id = (v: unknown, path: Path): string =>
-    typeof v === 'string' && ID_PATTERN.test(v)
-      ? v
-      : fail(path, 'expected an id of letters, digits, "_", "." or "-"');
-  const str = (v: unknown, path: Path, fallback: string): string =>
-    v === undefined ? fallback : typeof v === 'string' ? v : fail(path, 'expected text');
-  const num = (v: unknown, path: Path): number =>
-    typeof v === 'number' && Number.isFinite(v) ? v : fail(path, 'expected a number');
+}
+
+/** Parse and validate an asset model; throws AssetModelError at the first problem. */
+export function parseAssetModel(text: string, file = 'assets.yaml'): AssetModel {
+  const { root, fail, obj, list, known, id, str, num } = openYaml(text, file);
   const geo = (v: unknown, path: Path): GeoLocation | undefined => {
     if (v === undefined) return undefined;
     const o = obj(v, path);
@@ -229,4 +247,126 @@ export function indexAssets(model: AssetModel): AssetIndex {
     get: (site, asset) => bySite.get(`${site}/${asset}`),
     byId: (asset) => byId.get(asset) ?? undefined,
   };
+}
+
+// ---- Users and scopes (provisioning/evtwin/users.yaml) ----
+
+/** Roles, most powerful first. admin: everything plus the admin API; head: sees everything; lead: their
+ * sites or lines; worker: their assets; citizen: only their own grievances. */
+export const ROLES = ['admin', 'head', 'lead', 'worker', 'citizen'] as const;
+export type Role = (typeof ROLES)[number];
+export const isRole = (v: unknown): v is Role =>
+  typeof v === 'string' && (ROLES as readonly string[]).includes(v);
+
+/** What a lead or worker may see; references are `site`, `site/line` and `site/asset`. */
+export interface UserScope {
+  sites: string[];
+  lines: string[];
+  assets: string[];
+}
+
+export interface User {
+  login: string;
+  name: string;
+  role: Role;
+  scope: UserScope;
+  /** `scrypt$N$r$p$salt$hash` (base64url); absent: the user cannot log in with a password. */
+  passwordHash?: string;
+}
+
+/** Logins are also Grafana logins, which may be e-mail addresses. */
+export const LOGIN_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,127}$/;
+/** The shape of a stored password hash (runtime/passwords.ts makes and checks them). */
+export const PASSWORD_HASH_PATTERN =
+  /^scrypt\$\d{1,8}\$\d{1,3}\$\d{1,3}\$[A-Za-z0-9_-]{16,}\$[A-Za-z0-9_-]{16,}$/;
+
+/** Which scope fields each role may carry: the others would be ignored, so they are refused. */
+const SCOPE_FIELDS: Record<Role, readonly (keyof UserScope)[]> = {
+  admin: [],
+  head: [],
+  lead: ['sites', 'lines'],
+  worker: ['assets'],
+  citizen: [],
+};
+
+/**
+ * Parse and validate users.yaml; with a model, every scope reference must name a site, line or asset
+ * of it. Throws AssetModelError (file, line, column, field) at the first problem.
+ */
+export function parseUsers(text: string, file = 'users.yaml', model?: AssetModel): User[] {
+  const { root, fail, obj, list, known, str } = openYaml(text, file);
+  const top = obj(root ?? {}, []);
+  known(top, ['users'], []);
+  const sites = model ? new Set(model.sites.map((s) => s.id)) : undefined;
+  const lines = model
+    ? new Set(model.sites.flatMap((s) => s.lines.map((l) => `${s.id}/${l.id}`)))
+    : undefined;
+  const assets = model ? new Set(model.assets.map((a) => `${a.site}/${a.id}`)) : undefined;
+  const exists: Record<keyof UserScope, Set<string> | undefined> = { sites, lines, assets };
+  const shape: Record<keyof UserScope, RegExp> = {
+    sites: ID_PATTERN,
+    lines: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\/[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/,
+    assets: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\/[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/,
+  };
+  const seen = new Set<string>();
+  return list(top.users ?? [], ['users']).map((u, i): User => {
+    const p: Path = ['users', i];
+    const o = obj(u, p);
+    known(o, ['login', 'name', 'role', 'scope', 'password'], p);
+    const login = o.login;
+    if (typeof login !== 'string' || !LOGIN_PATTERN.test(login))
+      return fail([...p, 'login'], 'expected a login of letters, digits, "_", ".", "@", "+" or "-"');
+    if (seen.has(login)) fail([...p, 'login'], `user "${login}" appears twice`);
+    seen.add(login);
+    if (!isRole(o.role)) return fail([...p, 'role'], `expected one of ${ROLES.join(', ')}`);
+    const role = o.role;
+    const scope: UserScope = { sites: [], lines: [], assets: [] };
+    if (o.scope !== undefined) {
+      const sp = [...p, 'scope'];
+      const so = obj(o.scope, sp);
+      known(so, ['sites', 'lines', 'assets'], sp);
+      for (const field of ['sites', 'lines', 'assets'] as const) {
+        if (so[field] === undefined) continue;
+        const fp = [...sp, field];
+        if (!SCOPE_FIELDS[role].includes(field))
+          fail(
+            fp,
+            SCOPE_FIELDS[role].length === 0
+              ? `a ${role} has no scope (it sees ${role === 'citizen' ? 'only their own grievances' : 'everything'})`
+              : `a ${role}'s scope lists ${SCOPE_FIELDS[role].join(' or ')} only`,
+          );
+        scope[field] = list(so[field], fp).map((ref, j) => {
+          if (typeof ref !== 'string' || !shape[field].test(ref))
+            fail(
+              [...fp, j],
+              field === 'sites' ? 'expected a site id' : `expected "site/${field.slice(0, -1)}"`,
+            );
+          const r = ref as string;
+          if (exists[field] && !exists[field].has(r))
+            fail([...fp, j], `no ${field.slice(0, -1)} "${r}" in the asset model`);
+          return r;
+        });
+      }
+    }
+    if (SCOPE_FIELDS[role].length > 0 && scope.sites.length + scope.lines.length + scope.assets.length === 0)
+      fail(
+        [...p, o.scope === undefined ? 'role' : 'scope'],
+        `a ${role} needs a scope (${SCOPE_FIELDS[role].join(' or ')})`,
+      );
+    const user: User = { login, name: str(o.name, [...p, 'name'], login), role, scope };
+    if (o.password !== undefined) {
+      if (typeof o.password !== 'string' || !PASSWORD_HASH_PATTERN.test(o.password))
+        fail(
+          [...p, 'password'],
+          'expected a scrypt hash (scrypt$N$r$p$salt$hash), never a plain password: set it with `evtwin user passwd`',
+        );
+      user.passwordHash = o.password as string;
+    }
+    return user;
+  });
+}
+
+/** Users by login. */
+export function indexUsers(users: readonly User[]): ReadonlyMap<string, User> {
+  return new Map(users.map((u) => [u.login, u]));
 }

@@ -8,3 +8,5 @@ export * from './ingest';
 export * from './lineProtocol';
 export * from './rate';
 export * from './auditEvent';
+export * from './access';
+export * from './audit';

@@ -25,6 +25,27 @@ export interface MeasurementSchema {
 /** The one schema of database `evtwin`; other measurements join it as their issues land. */
 export const SCHEMA = {
   telemetry: { tags: ['site', 'line', 'asset', 'kind'], fields: { seq: 'integer' }, otherFields: 'float' },
+  // Audit mirror: tags stay low-cardinality (actors and targets are unbounded, so they are fields);
+  // detail is canonical JSON; hash and seq tie a point to its line in the hash-chained file.
+  audit: {
+    tags: ['action', 'outcome'],
+    fields: { actor: 'string', target: 'string', detail: 'string', hash: 'string', seq: 'integer' },
+  },
+  // One point per scored reading (evtwin-score).
+  scores: {
+    tags: ['site', 'line', 'asset', 'kind'],
+    fields: { score: 'float', health: 'float', failure_risk: 'float', anomaly: 'boolean' },
+  },
+  // Anomalies and alerts: low-cardinality tags, the explanation in fields.
+  events: {
+    tags: ['site', 'line', 'asset', 'kind', 'type', 'severity'],
+    fields: { message: 'string', metric: 'string', observed: 'float', expected: 'float' },
+  },
+  // Energy recommendations (evtwin-recommend): estimated savings over the window [window_start, ts].
+  recommendations: {
+    tags: ['site', 'asset', 'type'],
+    fields: { message: 'string', kwh: 'float', cost: 'float', currency: 'string', window_start: 'integer' },
+  },
 } as const satisfies Record<string, MeasurementSchema>;
 
 export type Measurement = keyof typeof SCHEMA;

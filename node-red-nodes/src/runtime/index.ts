@@ -1,3 +1,7 @@
 /** I/O services of EVTwin (no Node-RED import): the InfluxDB writer and its on-disk spool. */
 export * from './influxWriter';
 export * from './spool';
+export * from './passwords';
+export * from './userTokens';
+export * from './auditLog';
+export * from './authRoutes';
