@@ -10,3 +10,8 @@ export * from './rate';
 export * from './auditEvent';
 export * from './access';
 export * from './audit';
+export * from './fernet';
+export * from './registry';
+export * from './replay';
+export * from './authGate';
+export * from './mosquittoAuth';

@@ -5,3 +5,5 @@ export * from './passwords';
 export * from './userTokens';
 export * from './auditLog';
 export * from './authRoutes';
+export * from './registryStore';
+export * from './registrySync';

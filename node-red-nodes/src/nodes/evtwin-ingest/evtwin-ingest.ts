@@ -84,7 +84,9 @@ export = function register(RED: NodeAPI): void {
               readings: [],
               rejections: [{ code: 'config-error', reason: `node not configured: ${configError}` }],
             };
-      const origin = { topic, receivedAt };
+      // Keep what an earlier node put on msg.evtwin (evtwin-auth's verified identity).
+      const carried = typeof msg.evtwin === 'object' && msg.evtwin !== null ? (msg.evtwin as object) : {};
+      const origin = { ...carried, topic, receivedAt };
       const { _msgid: _ignored, ...rest } = msg;
       const good: NodeMessage[] = result.readings.map((reading) => ({
         ...rest,
