@@ -15,3 +15,22 @@ export * from './registry';
 export * from './replay';
 export * from './authGate';
 export * from './mosquittoAuth';
+export * from './scoring/rules';
+export * from './scoring/health';
+export * from './scoring/risk';
+export * from './scoring/events';
+export * from './scoring/scorer';
+export * from './scoring/learned';
+export {
+  FeatureExtractor,
+  METRIC_FEATURES,
+  TIME_FEATURES,
+  type FeatureExtractorJSON,
+} from './scoring/features';
+export * from './recommend';
+export type {
+  AnomalyDetector,
+  DetectorContribution,
+  DetectorOutput,
+  DetectorState,
+} from './scoring/detector';

@@ -7,3 +7,5 @@ export * from './auditLog';
 export * from './authRoutes';
 export * from './registryStore';
 export * from './registrySync';
+export * from './modelStore';
+export * from './trainWorker';

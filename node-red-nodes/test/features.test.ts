@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { FeatureExtractor, METRIC_FEATURES } from '../src/core/scoring/features';
+import { MahalanobisModel } from '../src/core/scoring/residual';
+
+test('rolling features describe the previous window; z-score flags a spike', () => {
+  const fx = new FeatureExtractor(['a'], 4);
+  const t0 = Date.UTC(2024, 0, 1);
+  for (const [i, v] of [1, 2, 3, 4].entries()) fx.next(t0 + i * 60_000, [v]);
+  const f = fx.next(t0 + 4 * 60_000, [10]);
+  assert.equal(f.length, METRIC_FEATURES.length + 4);
+  assert.deepEqual(Array.from(f.slice(0, 6)), [10, 2.5, Math.sqrt(5 / 3), 1, 4, 6]);
+  assert.ok(Math.abs((f[6] as number) - 7.5 / Math.sqrt(5 / 3)) < 1e-12);
+  // Next row: the window is now [2, 3, 4, 10].
+  const g = fx.next(t0 + 5 * 60_000, [0]);
+  assert.equal(g[1], 4.75);
+  assert.equal(g[4], 10);
+});
+
+test('a constant window gives finite features, and the state round-trips', () => {
+  const fx = new FeatureExtractor(['a', 'b'], 3);
+  for (let i = 0; i < 10; i++) {
+    const f = fx.next(i * 1000, [5, i]);
+    assert.ok(f.every(Number.isFinite));
+  }
+  const back = FeatureExtractor.fromJSON(JSON.parse(JSON.stringify(fx.toJSON())));
+  assert.deepEqual(Array.from(back.next(11_000, [5, 11])), Array.from(fx.next(11_000, [5, 11])));
+});
+
+test('Mahalanobis residual sees a broken correlation that per-metric ranges miss', () => {
+  const rows: number[][] = [];
+  for (let i = 0; i < 500; i++) {
+    const x = Math.sin(i / 7) * 10;
+    rows.push([x, 2 * x + Math.cos(i) * 0.1]);
+  }
+  const m = MahalanobisModel.fit(rows, 0.01);
+  const normal = m.distance2([5, 10]);
+  const broken = m.distance2([5, -10]); // both within range, relation broken
+  assert.ok(broken > 100 * normal, `${broken} vs ${normal}`);
+  const back = MahalanobisModel.fromJSON(JSON.parse(JSON.stringify(m.toJSON())));
+  assert.ok(Math.abs(back.distance2([5, -10]) - broken) / broken < 1e-5);
+});
