@@ -2,6 +2,8 @@
  * `evtwin`: operator commands on the same registry file the Node-RED nodes use.
  *   evtwin registry register|list|rename|rotate|revoke|rotate-key --file F ...
  *   evtwin broker-files --file F --out DIR [--service-user U --service-password-env VAR]
+ *   evtwin audit verify FILE            (cli/audit.ts)
+ *   evtwin user list|add|passwd ...     (cli/users.ts)
  * Exit codes: 0 ok, 1 failure (file, registry), 2 usage error.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -24,12 +26,14 @@ import {
   type RegistryState,
 } from 'node-red-contrib-evtwin';
 import { loadRegistry, updateRegistry, eventFor, REGISTRY_EVENT_ROOT } from 'node-red-contrib-evtwin/runtime';
+import { run as auditRun } from './audit';
+import { run as usersRun } from './users';
 
 export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-export const HELP = `evtwin: registry and broker commands
+export const HELP = `evtwin: registry and broker commands, users and the audit log
 
   evtwin registry list        --file F [--json]
   evtwin registry register    --file F --site S --asset A --owner O [--kind device|charge-point] [--name N] [--with-key] [--json]
@@ -38,6 +42,8 @@ export const HELP = `evtwin: registry and broker commands
   evtwin registry revoke      --file F --site S --asset A
   evtwin registry rotate-key  --file F --site S --asset A [--grace SECONDS] [--json]
   evtwin broker-files         --file F --out DIR [--service-user U --service-password-env VAR]
+  evtwin user list|add|passwd ...   users.yaml: logins, roles, scopes, password hashes (evtwin user --help)
+  evtwin audit verify FILE [--json] check an audit log's hash chain (evtwin audit --help)
 
 Tokens and keys are printed once; the registry keeps only hashes of tokens.
 --broker mqtt://HOST:PORT on registry changes also publishes the change to running Node-RED instances
@@ -114,6 +120,10 @@ function describeEntry(e: ReturnType<typeof publicEntry>): string {
 }
 
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
+  // These parse their own options.
+  if (argv[0] === 'audit') return auditRun(argv.slice(1), io);
+  // Passwords are read from the terminal or stdin, so `user` always uses the process's own io.
+  if (argv[0] === 'user' || argv[0] === 'users') return usersRun(argv.slice(1));
   try {
     return await run(argv, io);
   } catch (err) {
@@ -253,24 +263,39 @@ function brokerFiles(state: RegistryState, out: string, v: Record<string, unknow
     if (!password) throw new UsageError(`environment variable ${envName} (the service password) is empty`);
     services.push({ username: String(user), hash: mosquittoHash(password) });
   }
+  const r = writeBrokerFiles(state, out, services);
+  io.out(`wrote ${r.passwd} and ${r.acl}: ${r.devices} devices, ${services.length} service users`);
+  if (r.missing.length)
+    io.err(`warning: no broker password for ${r.missing.join(', ')} (rotate their tokens)`);
+  return 0;
+}
+
+/**
+ * Mosquitto's passwd (0600) and acl (0644) files in `out` for the registry's active devices and the
+ * given service users (also used by the local stack). `extraAcl` is appended to the ACL file.
+ */
+export function writeBrokerFiles(
+  state: RegistryState,
+  out: string,
+  services: { username: string; hash: string }[],
+  extraAcl = '',
+): { passwd: string; acl: string; devices: number; missing: string[] } {
   const active = state.entries.filter((e) => e.revokedAt === undefined);
   const missing = active.filter((e) => !e.brokerHash).map((e) => e.id);
   const devices = active
     .filter((e) => e.brokerHash)
     .map((e) => ({ site: e.site, asset: e.asset, brokerHash: e.brokerHash as string }));
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'passwd'), passwordFile(devices, services), { mode: 0o600 });
+  const passwd = join(out, 'passwd');
+  const acl = join(out, 'acl');
+  writeFileSync(passwd, passwordFile(devices, services), { mode: 0o600 });
   writeFileSync(
-    join(out, 'acl'),
+    acl,
     aclFile(
       devices,
       services.map((s) => s.username),
-    ),
+    ) + extraAcl,
     { mode: 0o644 },
   );
-  io.out(
-    `wrote ${join(out, 'passwd')} and ${join(out, 'acl')}: ${devices.length} devices, ${services.length} service users`,
-  );
-  if (missing.length) io.err(`warning: no broker password for ${missing.join(', ')} (rotate their tokens)`);
-  return 0;
+  return { passwd, acl, devices: devices.length, missing };
 }

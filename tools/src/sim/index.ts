@@ -54,8 +54,13 @@ export interface SimulatorOptions {
   window?: number;
   /** Device tokens by "site/asset", sent as the MQTT v5 user property `authorization`. */
   tokens?: Record<string, string>;
+  /**
+   * With connectionPerDevice: each device's connection logs in to the broker as "site/asset" with its token
+   * as password (Mosquitto password file made from the registry), besides the user property.
+   */
+  brokerLogin?: boolean;
   clientIdPrefix?: string;
-  /** MQTT protocol level: 5 (default) or 4 (3.1.1, e.g. the embedded aedes broker; no device tokens then). */
+  /** MQTT protocol level: 5 (default) or 4 (3.1.1, e.g. the embedded aedes broker: tokens go in the payload). */
   protocolVersion?: 4 | 5;
 }
 
@@ -134,9 +139,11 @@ export function validateOptions(o: SimulatorOptions): void {
   if (o.protocolVersion !== undefined && o.protocolVersion !== 4 && o.protocolVersion !== 5) {
     fail('protocolVersion must be 4 or 5');
   }
-  if (o.protocolVersion === 4 && o.tokens && Object.keys(o.tokens).length > 0) {
-    fail('device tokens travel as MQTT v5 user properties: they need protocolVersion 5');
+  if (o.protocolVersion === 4 && o.tokens && Object.keys(o.tokens).length > 0 && o.batch !== 1) {
+    fail('on MQTT 3.1.1 a device token travels in the payload ("token"): batch must be 1');
   }
+  if (o.brokerLogin && !o.connectionPerDevice)
+    fail('brokerLogin needs connectionPerDevice: one broker login per device');
   if (o.window !== undefined && !(Number.isSafeInteger(o.window) && o.window >= 1))
     fail('window must be an integer >= 1');
   const keys = new Set<string>();
@@ -186,6 +193,8 @@ interface Link {
 
 interface Dev {
   sim: DeviceSim;
+  /** On MQTT 3.1.1, the device token sent inside the payload. */
+  payloadToken?: string;
   link: Link;
   pending: SimReading[];
   /** Produce readings with ts below this (duration), or until `limit` readings (count). */
@@ -243,10 +252,12 @@ export function startSimulator(options: SimulatorOptions): Simulator {
       endTs: o.durationS !== undefined ? startTs + o.durationS * 1000 : Infinity,
       limit: o.count ?? Infinity,
       acked: 0,
-      publishOpts: token
-        ? { qos: o.qos, properties: { userProperties: { authorization: token } } }
-        : { qos: o.qos },
+      publishOpts:
+        token && o.protocolVersion !== 4
+          ? { qos: o.qos, properties: { userProperties: { authorization: token } } }
+          : { qos: o.qos },
       finished: false,
+      ...(token && o.protocolVersion === 4 ? { payloadToken: token } : {}),
     };
   });
   const links = shared ? [shared] : devs.map((d) => d.link);
@@ -336,7 +347,10 @@ export function startSimulator(options: SimulatorOptions): Simulator {
     d.link.queue.push({
       dev: d,
       topic: d.sim.topic,
-      payload: JSON.stringify(body),
+      // MQTT 3.1.1 has no user properties: the token rides in the payload (batch 1, an object).
+      payload: JSON.stringify(
+        d.payloadToken !== undefined && !Array.isArray(body) ? { ...body, token: d.payloadToken } : body,
+      ),
       readings: d.pending.length,
     });
     d.pending = [];
@@ -481,7 +495,10 @@ export function startSimulator(options: SimulatorOptions): Simulator {
     `${o.clientIdPrefix ?? 'evtwin-sim'}-${suffix}-${randomBytes(4).toString('hex')}`.slice(0, 200);
 
   const connectLink = async (l: Link, suffix: string): Promise<void> => {
+    const key = l.devs[0]?.sim.key;
+    const password = o.brokerLogin && key !== undefined ? o.tokens?.[key] : undefined;
     const client = connect(o.url, {
+      ...(password !== undefined ? { username: key, password } : {}),
       protocolVersion: o.protocolVersion ?? 5,
       clientId: clientId(suffix),
       clean: true,

@@ -22,6 +22,8 @@ export interface BrokerOptions {
   port: number;
   /** Force the embedded broker even when Mosquitto is installed. */
   embedded?: boolean;
+  /** Extra mosquitto.conf lines (password and ACL files), made only when Mosquitto is the broker. */
+  mosquittoConfig?: () => string[];
   log?: (line: string) => void;
 }
 
@@ -31,6 +33,7 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
       dataDir: opts.dataDir,
       port: opts.port,
       detached: true,
+      ...(opts.mosquittoConfig ? { extraConfig: opts.mosquittoConfig() } : {}),
       ...(opts.log ? { log: opts.log } : {}),
     });
     return {

@@ -5,15 +5,16 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { basename, join, relative, resolve } from 'node:path';
 import { parseAssetModel } from 'node-red-contrib-evtwin';
 import { findExecutable, startInfluxd, INFLUXD_MISSING, type Service } from '../services';
 import { startSimulator, type Simulator } from '../sim';
 import { startBroker, type Broker } from './broker';
 import { describeProvisioning, provisionInfluxDB } from './influxProvision';
 import { directoryBytes, recentTelemetryPoints } from './influxStats';
-import { startNodeRed, type NodeRedHandle } from './nodeRed';
+import { credentialSecret, startNodeRed, type NodeRedHandle } from './nodeRed';
 import { choosePort } from './ports';
+import { brokerConfig, provisionSecurity, writeFlowCredentials } from './security';
 
 export interface StackArgs {
   sim: boolean;
@@ -40,6 +41,14 @@ Environment:
   EVTWIN_INFLUX_PORT, EVTWIN_MQTT_PORT, EVTWIN_NODE_RED_PORT
                             fixed ports (0 = any free port); by default 8086, 1883, 1880 unless taken
   EVTWIN_CREDENTIAL_SECRET  key for Node-RED credentials (default: generated once in the data folder)
+  EVTWIN_JWT_SECRET         key for user access tokens (default: generated once, <data>/jwt-secret)
+  EVTWIN_MQTT_PASSWORD      the flow's broker password, user evtwin-node-red (default: generated once)
+
+Security (provisioned once in the data folder): registry.json registers the demo assets; their tokens are in
+device-tokens.json (0600) for the simulator; Mosquitto gets passwd/acl made from the registry (a device logs
+in as "<site>/<asset>" with its token and may publish only its own topics); evtwin-auth in the flow checks
+every message's token; users from provisioning/evtwin/users.yaml log in at /evtwin/api/v1/auth/login; the
+audit log is registry.json.audit.jsonl (check: evtwin audit verify FILE).
 `;
 
 export function parseStackArgs(argv: string[]): StackArgs {
@@ -184,12 +193,24 @@ export async function runStack(argv: string[], repoRoot: string): Promise<number
     );
     if (interrupted) return await stopAll().then(() => 0);
 
+    const assets = parseAssetModel(readFileSync(assetsFile, 'utf8'), assetsFile).assets;
+    const usersFile = join(repoRoot, 'provisioning', 'evtwin', 'users.yaml');
+    const sec = provisionSecurity(dataDir, assets);
+    let brokerNote: string | undefined;
+    let brokerDevices = 0;
+
     const mqttPort = await choosePort('MQTT broker', 1883, 'EVTWIN_MQTT_PORT');
     if (mqttPort.note) say(`  note: ${mqttPort.note}`);
     broker = await startBroker({
       dataDir: join(dataDir, 'mosquitto'),
       port: mqttPort.port,
       embedded: args.embeddedBroker,
+      mosquittoConfig: () => {
+        const c = brokerConfig(sec, join(dataDir, 'mosquitto'));
+        brokerNote = c.note;
+        brokerDevices = c.devices;
+        return c.extraConfig;
+      },
     });
     if (broker.process) children.push(broker.process);
     say(
@@ -198,6 +219,14 @@ export async function runStack(argv: string[], repoRoot: string): Promise<number
           ? `mosquitto pid ${broker.process?.pid}, MQTT 5`
           : 'embedded aedes broker, MQTT 3.1.1; install mosquitto for MQTT 5 and shared subscriptions') +
         ')',
+    );
+    if (brokerNote) say(`  note: ${brokerNote}`);
+    say(
+      `  security   registry ${relative(repoRoot, sec.registryFile).startsWith('..') ? sec.registryFile : relative(repoRoot, sec.registryFile)} ` +
+        `(${Object.keys(sec.tokens).length} device tokens in ${basename(sec.tokensFile)}, ${sec.registered} newly registered); ` +
+        (broker.kind === 'mosquitto'
+          ? `Mosquitto logins + ACLs for ${brokerDevices} devices and ${sec.serviceUser}`
+          : 'aedes has no logins or ACLs: only evtwin-auth in the flow checks tokens (in the payload on MQTT 3.1.1)'),
     );
     if (interrupted) return await stopAll().then(() => 0);
 
@@ -213,7 +242,14 @@ export async function runStack(argv: string[], repoRoot: string): Promise<number
       EVTWIN_MQTT_URL: broker.url,
       EVTWIN_MQTT_PROTOCOL: String(broker.protocolVersion),
       EVTWIN_ASSETS: assetsFile,
+      EVTWIN_REGISTRY: sec.registryFile,
+      EVTWIN_USERS: process.env.EVTWIN_USERS || usersFile,
+      EVTWIN_JWT_SECRET: sec.jwtSecret,
+      EVTWIN_MQTT_USER: sec.serviceUser,
+      EVTWIN_MQTT_PASSWORD: sec.servicePassword,
     });
+    // The flow's broker login: credentials that name the env vars above (Node-RED substitutes them).
+    writeFlowCredentials(userDir, flowFile, credentialSecret(userDir));
     red = await startNodeRed({
       userDir,
       flowFile,
@@ -225,7 +261,6 @@ export async function runStack(argv: string[], repoRoot: string): Promise<number
     say(`  Node-RED   ${red.url}  (editor; flow ${relative(repoRoot, flowFile)}; nodes ${ours.join(', ')})`);
     if (interrupted) return await stopAll().then(() => 0);
 
-    const assets = parseAssetModel(readFileSync(assetsFile, 'utf8'), assetsFile).assets;
     if (args.sim) {
       sim = startSimulator({
         url: broker.url,
@@ -234,14 +269,18 @@ export async function runStack(argv: string[], repoRoot: string): Promise<number
         seed: 42,
         qos: 1,
         batch: 1,
-        connectionPerDevice: false,
+        // On Mosquitto each device logs in with its own name and token (the ACL allows only its topics).
+        connectionPerDevice: broker.kind === 'mosquitto',
+        brokerLogin: broker.kind === 'mosquitto',
+        tokens: sec.tokens,
         faults: [],
         // The embedded aedes broker speaks MQTT 3.1.1 only.
         protocolVersion: broker.protocolVersion,
       });
       sim.done.catch((err: unknown) => say(`evtwin: simulator stopped: ${(err as Error).message}`));
       say(
-        `  simulator  ${assets.length} devices, 1 message/s each, seed 42, QoS 1, MQTT ${broker.protocolVersion === 5 ? '5' : '3.1.1'} → ${broker.url}`,
+        `  simulator  ${assets.length} devices, 1 message/s each, seed 42, QoS 1, MQTT ${broker.protocolVersion === 5 ? '5' : '3.1.1'} → ${broker.url}` +
+          (broker.kind === 'mosquitto' ? ', one login per device' : ''),
       );
     } else {
       say('  simulator  off (--no-sim): publish to evtwin/v1/{site}/{asset}/telemetry yourself');

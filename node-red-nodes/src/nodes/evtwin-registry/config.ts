@@ -8,6 +8,12 @@ export interface RegistryConfigDef extends NodeDef {
   file: string;
   brokerUrl: string;
   graceS: string;
+  /** users.yaml (logins, roles, password hashes); empty: no user login on this instance. */
+  usersFile?: string;
+  /** Hash-chained audit log; default `<registry file>.audit.jsonl`. */
+  auditFile?: string;
+  /** evtwin-influx config node id: mirror audit events to measurement `audit`. */
+  influx?: string;
 }
 
 export interface RegistryCredentials {
@@ -15,12 +21,15 @@ export interface RegistryCredentials {
   adminToken?: string;
   mqttUsername?: string;
   mqttPassword?: string;
+  /** HS256 key (>= 32 bytes) for user access tokens; else env EVTWIN_JWT_SECRET. */
+  jwtSecret?: string;
 }
 
 export interface RegistryConfigNode extends Node<RegistryCredentials> {
   service?: RegistryService;
   /** Grace period of a rotated-out Fernet key, ms. */
   graceMs: number;
+  /** The instance's one audit log (events recorded before it opens are queued, then written). */
   audit: AuditSink;
   configError?: string;
 }

@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import type { Express, NextFunction, Request, Response } from 'express';
 import type { NodeAPI } from 'node-red';
 import QRCode from 'qrcode';
-import type { AuditEvent, AuditSink } from '../../core/auditEvent';
 import {
   RegistryError,
   entryId,
@@ -20,7 +19,10 @@ import {
   rotateKey,
   rotateToken,
 } from '../../core/registry';
+import type { PointWriter } from '../../runtime/auditLog';
+import type { Authenticator } from '../../runtime/authRoutes';
 import { RegistryService } from '../../runtime/registrySync';
+import type { InfluxConfigNode } from '../evtwin-influx/config';
 import { asError } from '../shared/status';
 import {
   adminAuthorizers,
@@ -29,6 +31,7 @@ import {
   type RegistryConfigNode,
   type RegistryCredentials,
 } from './config';
+import { DeferredAudit, checkJwtSecret, mountDispatcher, openHub, type Hub } from './hub';
 
 const API_ROOT = '/evtwin/api/v1/registry';
 
@@ -112,7 +115,17 @@ function routes(RED: NodeAPI): void {
           if (who) break;
         }
         if (!who) return void res.status(401).json({ error: 'an admin bearer token is required' });
-        if (who.role !== 'admin') return void res.status(403).json({ error: 'role admin is required' });
+        if (who.role !== 'admin') {
+          node.audit.record({
+            ts: Date.now(),
+            actor: who.login,
+            action: 'access.denied',
+            target: `${req.method} ${req.path}`,
+            outcome: 'denied',
+            detail: { role: who.role, needs: 'admin' },
+          });
+          return void res.status(403).json({ error: 'role admin is required' });
+        }
         if (!node.service)
           return void res.status(503).json({ error: node.configError ?? 'registry not started' });
         const out = await handler(node, node.service, who.login, req);
@@ -190,26 +203,82 @@ function routes(RED: NodeAPI): void {
 
 export = function register(RED: NodeAPI): void {
   routes(RED);
+  // Login routes of registries with a users file, on the HTTP-in server (mounted once, served per live node).
+  const httpNode = RED.httpNode as unknown as { use?: unknown } | undefined;
+  if (typeof httpNode?.use === 'function')
+    mountDispatcher(RED.httpNode as unknown as Parameters<typeof mountDispatcher>[0]);
+
   function EvtwinRegistryNode(this: RegistryConfigNode, def: RegistryConfigDef): void {
     RED.nodes.createNode(this, def);
     const userDir = RED.settings.userDir ?? join(homedir(), '.node-red');
-    // Until the hash-chained audit log is wired in, audit events go to the Node-RED log.
-    const audit: AuditSink = { record: (ev: AuditEvent) => this.log(`audit ${JSON.stringify(ev)}`) };
+    const log = (level: 'info' | 'warn' | 'error', text: string): void =>
+      level === 'info' ? this.log(text) : level === 'warn' ? this.warn(text) : this.error(text);
+    // The instance's one audit log; events before it opens are queued (registry sync starts at once).
+    const audit = new DeferredAudit((ev) => this.warn(`audit log closed, event dropped: ${ev.action}`));
     this.audit = audit;
     this.graceMs = 24 * 3_600_000;
     const creds: RegistryCredentials = this.credentials ?? {};
+    const file = def.file?.trim() || join(userDir, 'evtwin-registry.json');
+    let hub: Promise<Hub | undefined> = Promise.resolve(undefined);
+    let authenticator: Authenticator | undefined;
+    // A user access JWT with role admin may use this registry's admin API.
+    const jwtAuthorize: Authorize = async (req, registry) => {
+      if (registry !== this || !authenticator) return undefined;
+      try {
+        const who = await authenticator.authenticate(req);
+        return { login: who.login, role: who.role };
+      } catch {
+        return undefined;
+      }
+    };
     try {
       this.graceMs = nonNegative(def.graceS, 86_400, 'key grace period') * 1000;
       const brokerUrl = def.brokerUrl?.trim() ? checkBroker(def.brokerUrl.trim()) : undefined;
+      const usersFile = def.usersFile?.trim() || undefined;
+      const jwtSecret = creds.jwtSecret || process.env.EVTWIN_JWT_SECRET || undefined;
+      checkJwtSecret(usersFile, jwtSecret);
+      const influxId = def.influx?.trim();
+      const mirror: PointWriter | undefined = influxId
+        ? {
+            write: (points, source) => {
+              const influx = RED.nodes.getNode(influxId) as InfluxConfigNode | null;
+              if (!influx?.writer)
+                throw new Error(
+                  `audit mirror: evtwin-influx ${influxId} ${influx?.configError ?? 'is not available'}`,
+                );
+              return influx.writer.write(points, source);
+            },
+          }
+        : undefined;
+      hub = openHub({
+        id: this.id,
+        registryFile: file,
+        auditFile: def.auditFile?.trim() || `${file}.audit.jsonl`,
+        ...(usersFile ? { usersFile } : {}),
+        ...(jwtSecret ? { jwtSecret } : {}),
+        ...(mirror ? { mirror } : {}),
+        audit,
+        log,
+      }).then(
+        (h) => {
+          authenticator = h.authenticator;
+          if (authenticator) adminAuthorizers.push(jwtAuthorize);
+          return h;
+        },
+        (err: unknown) => {
+          this.configError = asError(err).message;
+          this.error(`security: ${this.configError}`);
+          return undefined;
+        },
+      );
       const service = new RegistryService({
-        file: def.file?.trim() || join(userDir, 'evtwin-registry.json'),
+        file,
         ...(brokerUrl ? { brokerUrl } : {}),
         ...(creds.mqttUsername ? { mqttUsername: creds.mqttUsername } : {}),
         ...(creds.mqttPassword ? { mqttPassword: creds.mqttPassword } : {}),
         instanceId: `${process.pid}:${this.id}`,
         audit,
-        log: (level, text) =>
-          level === 'info' ? this.log(text) : level === 'warn' ? this.warn(text) : this.error(text),
+        log,
       });
       this.service = service;
       live.set(this.id, this);
@@ -224,8 +293,15 @@ export = function register(RED: NodeAPI): void {
 
     this.on('close', (_removed: boolean, done: () => void) => {
       live.delete(this.id);
-      if (!this.service) return done();
-      this.service.close().then(done, () => done());
+      const i = adminAuthorizers.indexOf(jwtAuthorize);
+      if (i >= 0) adminAuthorizers.splice(i, 1);
+      authenticator = undefined;
+      void (async () => {
+        if (this.service) await this.service.close().catch(() => undefined);
+        const h = await hub;
+        if (h) await h.close().catch((err: unknown) => this.warn(`close: ${asError(err).message}`));
+        else await audit.close().catch(() => undefined);
+      })().then(done);
     });
   }
   RED.nodes.registerType<RegistryConfigNode, RegistryConfigDef, unknown, RegistryCredentials>(
@@ -236,6 +312,7 @@ export = function register(RED: NodeAPI): void {
         adminToken: { type: 'password' },
         mqttUsername: { type: 'text' },
         mqttPassword: { type: 'password' },
+        jwtSecret: { type: 'password' },
       },
     },
   );
