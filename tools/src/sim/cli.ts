@@ -30,6 +30,7 @@ import {
   type SimStats,
   type SimulatorOptions,
 } from './index';
+import { chargersMain } from './chargers';
 
 export const USAGE = `Usage: evtwin-sim [options]
 
@@ -323,6 +324,8 @@ const processIo = (): CliIo => ({
 
 /** Run the CLI; resolves to the exit status. */
 export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
+  // `evtwin-sim chargers ...`: OCPP charge points (sim/chargers.ts).
+  if (argv[0] === 'chargers') return chargersMain(argv.slice(1), (s) => io.stdout(s));
   let req: CliRequest;
   try {
     req = parseCli(argv);
