@@ -22,5 +22,7 @@ export interface InfluxCredentials {
 /** What out nodes find with RED.nodes.getNode(): the shared writer, or why there is none. */
 export interface InfluxConfigNode extends Node<InfluxCredentials> {
   writer?: InfluxWriter;
+  /** The resolved connection, for readers (evtwin-api's queries); credentials stay on the node. */
+  connection?: { url: string; database: string; username?: string; password?: string };
   configError?: string;
 }

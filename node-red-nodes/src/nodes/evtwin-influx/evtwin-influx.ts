@@ -31,9 +31,14 @@ export = function register(RED: NodeAPI): void {
     const userDir = RED.settings.userDir ?? join(homedir(), '.node-red');
     try {
       const creds = this.credentials ?? {};
-      this.writer = new InfluxWriter({
+      this.connection = {
         url: checkUrl(def.url || 'http://127.0.0.1:8086'),
         database: def.database || 'evtwin',
+        ...(creds.username ? { username: creds.username, password: creds.password ?? '' } : {}),
+      };
+      this.writer = new InfluxWriter({
+        url: this.connection.url,
+        database: this.connection.database,
         ...(def.retentionPolicy ? { retentionPolicy: def.retentionPolicy } : {}),
         ...(creds.username ? { username: creds.username, password: creds.password ?? '' } : {}),
         batchSize: Math.round(positive(def.batchSize, 5000, 'batch size')),

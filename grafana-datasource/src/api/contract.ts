@@ -1,0 +1,35 @@
+/**
+ * The twin API's contract, defined once in the node package's pure core and imported here TYPE-ONLY:
+ * nothing from node-red-nodes reaches the bundle, the compiler checks every request and answer we build.
+ */
+export type {
+  AnnotationsResult,
+  ApiError,
+  AssetFilter,
+  AssetsResponse,
+  AssetsResult,
+  Aggregation,
+  ChargersResult,
+  EventsQuery,
+  EventsResult,
+  Fill,
+  GrievanceStatus,
+  GrievancesResult,
+  HealthResponse,
+  LatestQuery,
+  LatestResult,
+  ListQuery,
+  MetricsResponse,
+  QueryFailure,
+  QueryRequest,
+  QueryResponse,
+  QueryResult,
+  QueryType,
+  RecommendationsResult,
+  SessionsResult,
+  SiteInfo,
+  TimeSeriesQuery,
+  TimeSeriesResult,
+  TwinAsset,
+  TwinQuery,
+} from '../../../node-red-nodes/src/core/api';
