@@ -105,8 +105,14 @@ const SEARCH = [
 ];
 const which = (name) => SEARCH.some((d) => d && existsSync(join(d, name)));
 const wanted = [{ bin: 'influxd', packages: ['influxdb'], why: 'InfluxDB 1.x' }];
-if (forTests)
+if (forTests) {
   wanted.push({ bin: 'mosquitto', packages: ['mosquitto', 'mosquitto-clients'], why: 'the MQTT broker' });
+  wanted.push({
+    bin: 'chromium',
+    packages: ['chromium'],
+    why: 'headless Chromium for the panel rendering tests',
+  });
+}
 const missing = wanted.filter((w) => !which(w.bin));
 if (missing.length > 0) {
   const packages = missing.flatMap((w) => w.packages);
@@ -139,9 +145,9 @@ if (missing.length > 0) {
         debian
           ? `Install with: sudo apt-get install -y ${packages.join(' ')}   (then run the command again)`
           : 'Install InfluxDB 1.8 (https://www.influxdata.com/downloads/, "InfluxDB 1.x")' +
-            (forTests ? ' and Mosquitto (https://mosquitto.org/download/)' : '') +
+            (forTests ? ', Mosquitto (https://mosquitto.org/download/) and Chromium' : '') +
             ', make sure influxd' +
-            (forTests ? ' and mosquitto are' : ' is') +
+            (forTests ? ', mosquitto and chromium are' : ' is') +
             ' on PATH, then run the command again.',
       ].join('\n'),
     );

@@ -34,3 +34,6 @@ export type {
   DetectorOutput,
   DetectorState,
 } from './scoring/detector';
+export * from './ocpp';
+export * from './api';
+export * from './influxql';

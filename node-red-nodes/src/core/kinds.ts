@@ -46,3 +46,19 @@ export const METRICS_BY_KIND: Record<AssetKind, Record<string, MetricSpec>> = {
 export function isAssetKind(value: unknown): value is AssetKind {
   return typeof value === 'string' && (ASSET_KINDS as readonly string[]).includes(value);
 }
+
+/**
+ * The anomaly types of the twin: what the simulator injects (labelled) and what the rule detectors
+ * flag, by the same names.
+ */
+export const ANOMALY_TYPES = [
+  'power_spike',
+  'voltage_drop',
+  'high_temperature',
+  'idle_power_waste',
+  'vibration',
+  'cycle_time_drift',
+  'leak',
+  'pressure_drop',
+] as const;
+export type AnomalyType = (typeof ANOMALY_TYPES)[number];

@@ -46,6 +46,34 @@ export const SCHEMA = {
     tags: ['site', 'asset', 'type'],
     fields: { message: 'string', kwh: 'float', cost: 'float', currency: 'string', window_start: 'integer' },
   },
+  // Charge point state (evtwin-charger): one point per state change; cp is `<site>/<asset>`'s asset.
+  charger: {
+    tags: ['site', 'cp', 'status'],
+    fields: {
+      online: 'boolean',
+      event: 'string',
+      connector: 'integer',
+      connector_status: 'string',
+      error_code: 'string',
+      power_w: 'float',
+      meter_wh: 'float',
+    },
+  },
+  // Charging sessions: a point at start, on meter values and at the end (energy_wh final then).
+  sessions: {
+    tags: ['site', 'cp', 'state'],
+    fields: {
+      transaction_id: 'string',
+      connector: 'integer',
+      id_tag: 'string',
+      meter_start_wh: 'float',
+      meter_wh: 'float',
+      energy_wh: 'float',
+      power_w: 'float',
+      duration_s: 'float',
+      reason: 'string',
+    },
+  },
 } as const satisfies Record<string, MeasurementSchema>;
 
 export type Measurement = keyof typeof SCHEMA;

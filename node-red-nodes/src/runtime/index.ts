@@ -9,3 +9,7 @@ export * from './registryStore';
 export * from './registrySync';
 export * from './modelStore';
 export * from './trainWorker';
+export * from './ocppServer';
+export * from './influxQuery';
+export * from './grievances';
+export * from './twinApi';

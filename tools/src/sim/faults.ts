@@ -3,20 +3,12 @@
  * read the active faults and change their physics accordingly (models.ts), and every fault that
  * touched at least one reading becomes a ground-truth label so detectors can be scored later.
  */
-import type { Asset, AssetKind } from 'node-red-contrib-evtwin';
+import { ANOMALY_TYPES, type AnomalyType, type Asset, type AssetKind } from 'node-red-contrib-evtwin';
 import { Rng } from './prng';
 
-export const FAULT_TYPES = [
-  'power_spike',
-  'voltage_drop',
-  'high_temperature',
-  'idle_power_waste',
-  'vibration',
-  'cycle_time_drift',
-  'leak',
-  'pressure_drop',
-] as const;
-export type FaultType = (typeof FAULT_TYPES)[number];
+/** The simulator injects exactly the anomaly types the scoring knows (one list, in the core). */
+export const FAULT_TYPES = ANOMALY_TYPES;
+export type FaultType = AnomalyType;
 
 /** Where each fault makes physical sense; random faults are drawn only from these. */
 export const FAULT_KINDS: Record<FaultType, readonly AssetKind[]> = {

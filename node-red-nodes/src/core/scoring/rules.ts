@@ -5,21 +5,9 @@
  * expected and severity. State is plain JSON so it persists with the asset's model.
  */
 import type { MetricBounds } from '../assetModel';
-import { isAssetKind, type AssetKind } from '../kinds';
+import { ANOMALY_TYPES, isAssetKind, type AssetKind } from '../kinds';
 
-export const FLAG_TYPES = [
-  'power_spike',
-  'voltage_drop',
-  'high_temperature',
-  'idle_power_waste',
-  'vibration',
-  'cycle_time_drift',
-  'leak',
-  'pressure_drop',
-  'threshold',
-  'bounds',
-  'learned',
-] as const;
+export const FLAG_TYPES = [...ANOMALY_TYPES, 'threshold', 'bounds', 'learned'] as const;
 export type FlagType = (typeof FLAG_TYPES)[number];
 export type SeverityLevel = 'info' | 'warning' | 'critical';
 
