@@ -547,7 +547,7 @@ describe('built datasource: queries against the real API', () => {
     const assets = one('assets');
     assert.deepEqual(field(assets, 'asset').values, ['robot-01', 'robot-02']);
     assert.equal(field(assets, 'health').values[0], 0.8);
-    assert.equal(field(assets, 'health').config.unit, 'percentunit');
+    assert.equal(field(assets, 'health').config.unit, 'percent');
 
     const chargers = one('chargers');
     assert.deepEqual(field(chargers, 'asset').values, ['cp-01', 'cp-02', 'cp-03']);

@@ -66,7 +66,7 @@ describe('frames from API answers', () => {
     expect(byName.time.type).toBe(FieldType.time);
     expect(byName.power).toMatchObject({ type: FieldType.number, values: [2], config: { unit: 'kwatt' } });
     expect(byName.temperature.config.unit).toBe('celsius');
-    expect(byName.health.config.unit).toBe('percentunit');
+    expect(byName.health.config.unit).toBe('percent');
     expect(byName.asset.config.links?.[0].url).toContain('var-asset=${__data.fields.asset}');
   });
 

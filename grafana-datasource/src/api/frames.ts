@@ -165,7 +165,8 @@ export function toFrames(result: QueryResult, units: UnitCatalogue = {}): DataFr
           num(
             'health',
             rows.map((r) => r.health),
-            'percentunit',
+            // health is an index 0..100; failure risk a probability 0..1
+            'percent',
           ),
           num(
             'failureRisk',
@@ -475,7 +476,7 @@ export function assetsFrame(refId: string, assets: TwinAsset[]): DataFrame {
     num(
       'health',
       assets.map((a) => a.state?.health),
-      'percentunit',
+      'percent',
     ),
     num(
       'failureRisk',

@@ -141,8 +141,9 @@ export interface SiteInfo {
 export interface AssetState {
   /** Epoch ms of the newest reading, or null if none in the last day. */
   lastSeen: number | null;
-  /** 0..1, from evtwin-score (null: not scored). */
+  /** Health index 0..100 from evtwin-score (null: not scored). */
   health: number | null;
+  /** Probability-like 0..1 from evtwin-score. */
   failureRisk: number | null;
   /** The `state` metric of machines (0 off, 1 idle, 2 running, 3 fault), when reported. */
   state: number | null;
