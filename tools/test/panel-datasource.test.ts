@@ -22,6 +22,7 @@ import { DEMO_ASSETS, startApiStack, type ApiStack } from '../src/bench/api';
 import { loadAssets } from '../src/sim';
 import { type Harness, startHarness } from '../src/plugins/harness';
 import { simulateIntoInflux } from '../src/plugins/panelData';
+import { sampleBeacons } from '../src/plugins/pixels';
 
 const REPO = resolve(__dirname, '..', '..');
 const ARTIFACTS = join(REPO, 'test-artifacts');
@@ -292,51 +293,7 @@ describe('panel rendered from the built datasource against the real API', { time
     assert.equal(Object.keys(wanted).length, 5, `scored plant-a assets: ${Object.keys(wanted).join()}`);
     await render(plant, { mode: '3d' });
     await page.locator('#panel').screenshot({ path: join(ARTIFACTS, 'panel-3d-from-api.png') });
-    const { samples, drawn } = await page.evaluate((wanted) => {
-      const canvas = document.querySelector<HTMLCanvasElement>('#panel canvas');
-      if (!canvas) throw new Error('no canvas');
-      const c2 = document.createElement('canvas');
-      c2.width = canvas.width;
-      c2.height = canvas.height;
-      const ctx = c2.getContext('2d');
-      if (!ctx) throw new Error('no 2d');
-      ctx.drawImage(canvas, 0, 0);
-      const img = ctx.getImageData(0, 0, c2.width, c2.height).data;
-      const scale = canvas.width / canvas.clientWidth;
-      const px = (x: number, y: number): [number, number, number] => {
-        const i = (Math.round(y) * c2.width + Math.round(x)) * 4;
-        return [img[i] ?? 0, img[i + 1] ?? 0, img[i + 2] ?? 0];
-      };
-      const bg = px(2, 2);
-      let n = 0;
-      for (let y = 0; y < c2.height; y += 4)
-        for (let x = 0; x < c2.width; x += 4) {
-          const p = px(x, y);
-          if (Math.abs(p[0] - bg[0]) + Math.abs(p[1] - bg[1]) + Math.abs(p[2] - bg[2]) > 24) n++;
-        }
-      const cr = canvas.getBoundingClientRect();
-      const samples = Array.from(document.querySelectorAll<HTMLElement>('#panel [data-asset]')).map((el) => {
-        const r = el.getBoundingClientRect();
-        const key = el.dataset.asset ?? '';
-        const w = wanted[key] ?? '#000000';
-        const want = [1, 3, 5].map((i) => parseInt(w.slice(i, i + 2), 16));
-        const x = (r.left - cr.left) * scale;
-        const y = (r.top - cr.top) * scale;
-        let best: [number, number, number] = [0, 0, 0];
-        let distance = Infinity;
-        for (let dy = -4; dy <= 4; dy++)
-          for (let dx = -4; dx <= 4; dx++) {
-            const p = px(x + dx, y + dy);
-            const d = Math.hypot(p[0] - (want[0] ?? 0), p[1] - (want[1] ?? 0), p[2] - (want[2] ?? 0));
-            if (d < distance) {
-              distance = d;
-              best = p;
-            }
-          }
-        return { key, best, distance };
-      });
-      return { samples, drawn: n / ((c2.width / 4) * (c2.height / 4)) };
-    }, wanted);
+    const { samples, drawn } = await sampleBeacons(page, wanted);
     assert.ok(drawn > 0.15, `canvas drawn: ${(drawn * 100).toFixed(0)}% differ from the background`);
     assert.deepEqual(samples.map((s) => s.key).sort(), Object.keys(wanted).sort());
     for (const s of samples)
