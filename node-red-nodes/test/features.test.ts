@@ -27,6 +27,27 @@ test('a constant window gives finite features, and the state round-trips', () =>
   assert.deepEqual(Array.from(back.next(11_000, [5, 11])), Array.from(fx.next(11_000, [5, 11])));
 });
 
+test('rolling min and max (kept incrementally) equal a scan of the previous window, also after a restore', () => {
+  const W = 5;
+  const fx = new FeatureExtractor(['a'], W);
+  let s = 3;
+  // Small integers so equal values (ties at the min or max leaving the window) are common.
+  const r = (): number => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) % 7) - 3;
+  const seen: number[] = [];
+  let f = fx;
+  for (let i = 0; i < 400; i++) {
+    if (i === 200) f = FeatureExtractor.fromJSON(JSON.parse(JSON.stringify(f.toJSON())));
+    const x = i % 50 === 0 ? 1e6 : r();
+    const out = f.next(i * 1000, [x]);
+    const win = seen.slice(-W);
+    if (win.length) {
+      assert.equal(out[3], Math.min(...win), `min at row ${i}`);
+      assert.equal(out[4], Math.max(...win), `max at row ${i}`);
+    }
+    seen.push(x);
+  }
+});
+
 test('Mahalanobis residual sees a broken correlation that per-metric ranges miss', () => {
   const rows: number[][] = [];
   for (let i = 0; i < 500; i++) {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   createLearnedDetector,
+  cyclesFor,
   restoreLearnedDetector,
   trainModel,
   type TrainingRow,
@@ -24,7 +25,10 @@ test('trains on the first rows, then flags a broken relation and explains it', (
     const o = det.update(r.ts, r.metrics);
     assert.equal(o.ready, i >= 299);
   }
-  const quiet = rows(200, 7).map((r) => det.update(r.ts + 600 * 60_000, r.metrics));
+  // More normal rows (other noise, the signal's phase continuing: a restart would be a real step).
+  const quiet = rows(800, 7)
+    .slice(600)
+    .map((r) => det.update(r.ts, r.metrics));
   assert.ok(quiet.filter((o) => o.anomaly).length < 10, String(quiet.filter((o) => o.anomaly).length));
   const o = det.update(T0 + 2000 * 60_000, { flow: 5, pressure: 60, valve: 1 });
   assert.equal(o.anomaly, true);
@@ -116,4 +120,71 @@ test('corrupt or foreign states throw clear errors', () => {
   const broken2 = JSON.parse(JSON.stringify(st)) as typeof st;
   broken2.model!.calForest.grid = [1];
   assert.throws(() => restoreLearnedDetector(broken2), /threshold calibration is corrupt/);
+  // A detector still collecting its training rows: a short or non-numeric pending row is refused.
+  const collecting = createLearnedDetector({ trainRows: 300 });
+  for (const r of rows(50)) collecting.update(r.ts, r.metrics);
+  const pending = JSON.parse(JSON.stringify(collecting.toJSON())) as typeof st;
+  assert.equal(pending.pending.values.length, 50);
+  restoreLearnedDetector(pending);
+  pending.pending.values[3] = [1, 2];
+  assert.throws(() => restoreLearnedDetector(pending), /pending rows malformed/);
+  pending.pending.values[3] = [1, 2, Number.NaN];
+  assert.throws(() => restoreLearnedDetector(JSON.parse(JSON.stringify(pending))), /pending rows malformed/);
+});
+
+test('trainModel with the metrics given, and skipping bad rows, trains on the valid ones', () => {
+  const data: TrainingRow[] = rows(300);
+  data[10] = { ts: data[10]!.ts, metrics: { flow: Number.NaN, pressure: 1, valve: 1 } };
+  const st = trainModel(data, { metrics: ['pressure', 'flow'] });
+  assert.deepEqual(st.metrics, ['pressure', 'flow']);
+  assert.equal(st.rows, 299);
+  assert.deepEqual(st.features?.metrics, ['pressure', 'flow']);
+  const same = trainModel(
+    data.filter((_, i) => i !== 10),
+    { metrics: ['pressure', 'flow'] },
+  );
+  assert.deepEqual(JSON.stringify(same.model), JSON.stringify(st.model));
+});
+
+test('week features dropped only when the training spans a day but not a week; day features always', () => {
+  const short = trainModel(rows(400)); // 400 minutes: neither cycle covered, both kept (as before)
+  assert.deepEqual(short.features?.cycles, { day: true, week: true });
+  const days = rows(400).map((r, i) => ({ ...r, ts: T0 + i * 600_000 })); // 400 x 10 min = 2.8 days
+  assert.deepEqual(trainModel(days).features?.cycles, { day: true, week: false });
+  const hourly = rows(400).map((r, i) => ({ ...r, ts: T0 + i * 3_600_000 })); // 400 hours
+  assert.deepEqual(trainModel(hourly).features?.cycles, { day: true, week: true });
+  assert.deepEqual(cyclesFor(86_400_000 - 1), { day: true, week: true });
+  assert.deepEqual(cyclesFor(86_400_000), { day: true, week: false });
+  assert.deepEqual(cyclesFor(7 * 86_400_000), { day: true, week: true });
+  // States saved before this option restore with both cycles.
+  const old = JSON.parse(JSON.stringify(trainModel(days))) as typeof short;
+  delete old.features?.cycles;
+  assert.deepEqual(restoreLearnedDetector(old).toJSON().features?.cycles, { day: true, week: true });
+  const bad = JSON.parse(JSON.stringify(short)) as typeof short;
+  (bad.features as unknown as { cycles: unknown }).cycles = { day: 'yes' };
+  assert.throws(() => restoreLearnedDetector(bad), /feature cycles are malformed/);
+});
+
+test('likelihood gate (one metric): a spike that keeps coming stops being flagged, a new kind is', () => {
+  let s = 11;
+  const r = (): number => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296 - 0.5;
+  const series = (n: number, spikeEvery: number, from = 0): TrainingRow[] =>
+    Array.from({ length: n }, (_, k) => {
+      const i = from + k;
+      const spike = spikeEvery > 0 && i % spikeEvery === 0 ? 8 : 0;
+      return { ts: T0 + i * 300_000, metrics: { cpu: 20 + 2 * Math.sin(i / 30) + r() + spike } };
+    });
+  const run = (likelihoodZ: number): boolean[] => {
+    const det = createLearnedDetector({ trainRows: 300, likelihoodZ });
+    for (const x of series(300, 0)) det.update(x.ts, x.metrics);
+    return series(3000, 40, 300).map((x) => det.update(x.ts, x.metrics).anomaly);
+  };
+  const gated = run(3);
+  const plain = run(0);
+  const late = (f: boolean[]): number => f.slice(2000).filter(Boolean).length;
+  const early = (f: boolean[]): number => f.slice(0, 200).filter(Boolean).length;
+  // Without the gate the recurring spike is flagged to the end; with it, it soon is ordinary.
+  assert.ok(late(plain) > 10, `plain: ${late(plain)} late flags`);
+  assert.ok(late(gated) < late(plain) / 3, `gated: ${late(gated)} vs plain ${late(plain)} late flags`);
+  assert.ok(early(gated) >= 1, 'the first spikes are still flagged');
 });

@@ -1,4 +1,5 @@
 /** Cost of the learned detector: µs per reading (10 metrics), state size, training time on 10k rows. */
+import { loadavg } from 'node:os';
 import {
   createLearnedDetector,
   restoreLearnedDetector,
@@ -27,22 +28,42 @@ function synthetic(n: number, metrics: number, seed = 7): TrainingRow[] {
   return rows;
 }
 
+const TRAIN_RUNS = 7;
+
 export interface BenchResult {
   medianMicrosPerReading: number;
   p95MicrosPerReading: number;
   stateBytes: number;
+  /** Median of TRAIN_RUNS trainings on 10,000 readings, and the fastest and slowest of them. */
   trainMillis10k: number;
+  trainMillis10kRange: string;
+  /** Median CPU time of the process over a training (GC threads included): less sensitive to load. */
+  trainCpuMillis10k: number;
   metrics: number;
+  /** 1-minute load average when the bench ended (timings are only comparable at similar load). */
+  load: number;
 }
 
 export function bench(options: LearnedDetectorOptions = {}, metrics = 10): BenchResult {
   const rows = synthetic(30_000, metrics);
   const train = rows.slice(0, 10_000);
-  // Warm the JIT once, then time a fresh training.
+  // Warm the JIT once, then time fresh trainings: the median of TRAIN_RUNS (one run is mostly noise on a
+  // shared machine).
   trainModel(train.slice(0, 2000), options);
-  const t0 = process.hrtime.bigint();
-  const state = trainModel(train, options);
-  const trainMillis10k = Number(process.hrtime.bigint() - t0) / 1e6;
+  const trainTimes: number[] = [];
+  const cpuTimes: number[] = [];
+  let state = trainModel(train, options);
+  for (let k = 0; k < TRAIN_RUNS; k++) {
+    const t0 = process.hrtime.bigint();
+    const c0 = process.cpuUsage();
+    state = trainModel(train, options);
+    const c = process.cpuUsage(c0);
+    trainTimes.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    cpuTimes.push((c.user + c.system) / 1000);
+  }
+  trainTimes.sort((x, y) => x - y);
+  cpuTimes.sort((x, y) => x - y);
+  const trainMillis10k = trainTimes[Math.floor(trainTimes.length / 2)] as number;
   const det = restoreLearnedDetector(state);
   const times: number[] = [];
   for (let i = 10_000; i < rows.length; i++) {
@@ -59,6 +80,9 @@ export function bench(options: LearnedDetectorOptions = {}, metrics = 10): Bench
     p95MicrosPerReading: Number((times[Math.floor(times.length * 0.95)] as number).toFixed(2)),
     stateBytes: JSON.stringify(det.toJSON()).length,
     trainMillis10k: Number(trainMillis10k.toFixed(1)),
+    trainMillis10kRange: `${(trainTimes[0] as number).toFixed(1)}..${(trainTimes[trainTimes.length - 1] as number).toFixed(1)}`,
+    trainCpuMillis10k: Number((cpuTimes[Math.floor(cpuTimes.length / 2)] as number).toFixed(1)),
     metrics,
+    load: Number((loadavg()[0] as number).toFixed(2)),
   };
 }

@@ -18,6 +18,17 @@ export interface FeatureExtractorJSON {
   /** Per metric: ring buffer contents oldest first. */
   buffers: number[][];
   lastTs: number | null;
+  /** Cycles encoded in the time features (absent: both, as before this option). */
+  cycles?: TimeCycles;
+}
+
+/**
+ * Which cycles the time features encode. A cycle the training rows did not cover at least once teaches
+ * nothing but extrapolation (a week-of-day never seen looks novel): its features are then held at 0.
+ */
+export interface TimeCycles {
+  day: boolean;
+  week: boolean;
 }
 
 class MetricWindow {
@@ -27,6 +38,9 @@ class MetricWindow {
   sum = 0;
   sumSq = 0;
   anchor = NaN;
+  /** Min and max of the buffer, kept as rows arrive (re-scanned only when one of them leaves). */
+  lo = Infinity;
+  hi = -Infinity;
   constructor(size: number) {
     this.buf = new Float64Array(size);
   }
@@ -34,14 +48,30 @@ class MetricWindow {
     if (Number.isNaN(this.anchor)) this.anchor = x;
     const v = x - this.anchor;
     const size = this.buf.length;
+    let evicted = NaN;
     if (this.count === size) {
       const old = this.buf[this.pos] as number;
+      evicted = old;
       this.sum -= old;
       this.sumSq -= old * old;
     } else this.count++;
     this.buf[this.pos] = v;
     this.sum += v;
     this.sumSq += v * v;
+    if (evicted === this.lo || evicted === this.hi) {
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (let i = 0; i < this.count; i++) {
+        const b = this.buf[i] as number;
+        if (b < lo) lo = b;
+        if (b > hi) hi = b;
+      }
+      this.lo = lo;
+      this.hi = hi;
+    } else {
+      if (v < this.lo) this.lo = v;
+      if (v > this.hi) this.hi = v;
+    }
     this.pos = (this.pos + 1) % size;
     if (this.pos === 0) {
       let s = 0;
@@ -73,6 +103,7 @@ export class FeatureExtractor {
   constructor(
     readonly metrics: readonly string[],
     readonly window = 24,
+    readonly cycles: TimeCycles = { day: true, week: true },
   ) {
     if (!(Number.isInteger(window) && window >= 2 && window <= 10_000))
       throw new Error(`features: bad window ${window}`);
@@ -114,15 +145,8 @@ export class FeatureExtractor {
         mean = w.sum / w.count + w.anchor;
         const v = w.count > 1 ? (w.sumSq - (w.sum * w.sum) / w.count) / (w.count - 1) : 0;
         std = v > 0 ? Math.sqrt(v) : 0;
-        let lo = Infinity;
-        let hi = -Infinity;
-        for (let i = 0; i < w.count; i++) {
-          const b = w.buf[i] as number;
-          if (b < lo) lo = b;
-          if (b > hi) hi = b;
-        }
-        min = lo + w.anchor;
-        max = hi + w.anchor;
+        min = w.lo + w.anchor;
+        max = w.hi + w.anchor;
         prev = (w.buf[(w.pos - 1 + w.buf.length) % w.buf.length] as number) + w.anchor;
       }
       out[o] = x;
@@ -138,10 +162,11 @@ export class FeatureExtractor {
     const t = this.windows.length * nf;
     const day = ((ts % DAY) + DAY) % DAY;
     const week = (((ts + 4 * DAY) % WEEK) + WEEK) % WEEK; // epoch was a Thursday: 0 = Monday 00:00
-    out[t] = Math.sin((2 * Math.PI * day) / DAY);
-    out[t + 1] = Math.cos((2 * Math.PI * day) / DAY);
-    out[t + 2] = Math.sin((2 * Math.PI * week) / WEEK);
-    out[t + 3] = Math.cos((2 * Math.PI * week) / WEEK);
+    const { day: useDay, week: useWeek } = this.cycles;
+    out[t] = useDay ? Math.sin((2 * Math.PI * day) / DAY) : 0;
+    out[t + 1] = useDay ? Math.cos((2 * Math.PI * day) / DAY) : 0;
+    out[t + 2] = useWeek ? Math.sin((2 * Math.PI * week) / WEEK) : 0;
+    out[t + 3] = useWeek ? Math.cos((2 * Math.PI * week) / WEEK) : 0;
     this.lastTs = ts;
     return out;
   }
@@ -152,6 +177,7 @@ export class FeatureExtractor {
       metrics: [...this.metrics],
       buffers: this.windows.map((w) => w.values()),
       lastTs: this.lastTs,
+      cycles: { ...this.cycles },
     };
   }
 
@@ -160,7 +186,13 @@ export class FeatureExtractor {
       throw new Error('detector state: features are missing or malformed');
     if (j.buffers.length !== j.metrics.length)
       throw new Error('detector state: feature buffers do not match metrics');
-    const fx = new FeatureExtractor(j.metrics.map(String), j.window);
+    const c = j.cycles;
+    if (
+      c !== undefined &&
+      (typeof c !== 'object' || c === null || typeof c.day !== 'boolean' || typeof c.week !== 'boolean')
+    )
+      throw new Error('detector state: feature cycles are malformed');
+    const fx = new FeatureExtractor(j.metrics.map(String), j.window, c ?? { day: true, week: true });
     j.buffers.forEach((values, m) => {
       if (
         !Array.isArray(values) ||

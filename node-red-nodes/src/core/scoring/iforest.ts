@@ -64,6 +64,13 @@ export class IsolationForest {
     const idx = new Int32Array(n);
     for (let i = 0; i < n; i++) idx[i] = i;
     const sample = new Int32Array(psi);
+    // Values of the split feature beside sample[]: the partition reads them here, not from the rows again.
+    const vals = new Float64Array(psi);
+    const pushLeaf = (depth: number, size: number): void => {
+      feature.push(LEAF);
+      value.push(depth + averagePathLength(size));
+      right.push(0);
+    };
     for (let t = 0; t < trees; t++) {
       // Partial Fisher-Yates: psi rows without replacement.
       for (let i = 0; i < psi; i++) {
@@ -78,13 +85,8 @@ export class IsolationForest {
       const build = (lo: number, hi: number, depth: number): void => {
         const me = feature.length;
         const size = hi - lo;
-        const leaf = (): void => {
-          feature.push(LEAF);
-          value.push(depth + averagePathLength(size));
-          right.push(0);
-        };
         // A node of 2 rows is a leaf: splitting it gives each row depth + 1, exactly depth + c(2).
-        if (depth >= maxDepth || size <= 2) return leaf();
+        if (depth >= maxDepth || size <= 2) return pushLeaf(depth, size);
         // Pick a random feature that is not constant in this node.
         let f = -1;
         let min = 0;
@@ -95,27 +97,31 @@ export class IsolationForest {
           max = -Infinity;
           for (let i = lo; i < hi; i++) {
             const v = (rows[sample[i] as number] as ArrayLike<number>)[cand] as number;
+            vals[i] = v;
             if (v < min) min = v;
             if (v > max) max = v;
           }
           if (max > min) f = cand;
         }
-        if (f < 0) return leaf();
+        if (f < 0) return pushLeaf(depth, size);
         let split = Math.fround(min + rng.next() * (max - min));
         if (split <= min) split = Math.fround(min + (max - min) / 2);
         // Partition sample[lo..hi) in place: < split to the left.
         let i = lo;
         let j = hi - 1;
         while (i <= j) {
-          if (((rows[sample[i] as number] as ArrayLike<number>)[f] as number) < split) i++;
+          if ((vals[i] as number) < split) i++;
           else {
             const tmp = sample[i] as number;
             sample[i] = sample[j] as number;
             sample[j] = tmp;
+            const tv = vals[i] as number;
+            vals[i] = vals[j] as number;
+            vals[j] = tv;
             j--;
           }
         }
-        if (i === lo || i === hi) return leaf();
+        if (i === lo || i === hi) return pushLeaf(depth, size);
         feature.push(f);
         value.push(split);
         right.push(0);

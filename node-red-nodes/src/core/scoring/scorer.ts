@@ -350,6 +350,31 @@ export class Scorer {
     a.anomalyRate = 0;
   }
 
+  has(key: string): boolean {
+    return this.assets.has(key);
+  }
+
+  /**
+   * Start a new asset with a detector trained elsewhere (from its history in InfluxDB), so its first
+   * reading is scored by a ready model. Throws SnapshotError when the asset exists or the state is unusable.
+   */
+  installTrained(info: AssetInfo, state: DetectorState): void {
+    const key = assetKeyOf(info);
+    if (this.assets.has(key)) throw new SnapshotError(`asset ${key} is already scored`);
+    if (!this.opts.detector) throw new SnapshotError('this scorer has no learned detector');
+    let detector: AnomalyDetector;
+    try {
+      detector = this.opts.detector.restore(state, info);
+    } catch (err) {
+      throw new SnapshotError(
+        `trained detector for ${key}: ${err instanceof Error ? err.message : String(err)}`,
+      );
+    }
+    const a = this.newAsset(info, Number.NEGATIVE_INFINITY);
+    a.detector = detector;
+    this.assets.set(key, a);
+  }
+
   /** A retraining failed: try again after another minReadings. */
   retrainFailed(key: string): void {
     const a = this.assets.get(key);

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
+import type { Reading } from '../../core';
 import {
   RateMeter,
   Scorer,
@@ -29,7 +30,8 @@ import {
   restoreLearnedDetector,
   type LearnedDetectorOptions,
 } from '../../core/scoring/learned';
-import { ModelStore, TrainPool } from '../../runtime';
+import { FirstSeenGate, ModelStore, TrainPool, createInfluxQuery, readAssetHistory } from '../../runtime';
+import type { InfluxConfigNode } from '../evtwin-influx/config';
 import { StatusReporter, asError } from '../shared/status';
 
 interface ScoreNodeDef extends NodeDef {
@@ -37,6 +39,10 @@ interface ScoreNodeDef extends NodeDef {
   rules: string;
   learned: boolean;
   trainRows: string;
+  /** 'first': the first trainRows readings of each asset; 'influx': its last trainRows readings in InfluxDB. */
+  trainFrom?: 'first' | 'influx';
+  /** The evtwin-influx connection the history is read from. */
+  influx?: string;
   persist: boolean;
   modelDir: string;
   saveEveryS: string;
@@ -84,15 +90,25 @@ export = function register(RED: NodeAPI): void {
     setup(this, def);
   }
 
+  interface Held {
+    msg: NodeMessageInFlow;
+    send: (msgs: (NodeMessage | NodeMessage[] | null)[]) => void;
+    done: (err?: Error) => void;
+  }
+
   function setup(node: ScoreNode, def: ScoreNodeDef): void {
-    const learnedOpts: LearnedDetectorOptions = { trainRows: Math.round(num(def.trainRows, 2000, 20)) };
+    const trainRows = Math.round(num(def.trainRows, 2000, 20));
+    const learnedOpts: LearnedDetectorOptions = { trainRows };
     const scoreEveryMs = num(def.scoreEveryS, 0) * 1000;
     const events = new RateMeter(60);
     let skipped = 0;
     let configError: string | undefined;
     let scorer: Scorer | undefined;
     let store: ModelStore | undefined;
-    const pool = def.learned && def.retrain !== false ? new TrainPool() : undefined;
+    const fromHistory = def.learned && def.trainFrom === 'influx';
+    const pool = def.learned && (def.retrain !== false || fromHistory) ? new TrainPool() : undefined;
+    const history = { trained: 0, fallback: 0 };
+    let gate: FirstSeenGate<Held> | undefined;
     const lastScorePoint = new Map<string, number>();
     try {
       scorer = new Scorer(scorerOptionsFrom(def, learnedOpts));
@@ -116,6 +132,18 @@ export = function register(RED: NodeAPI): void {
         if (loaded.states.size > 0)
           node.log(`restored ${s.size} of ${loaded.states.size} asset models from ${dir}`);
       }
+      if (fromHistory) {
+        const influx = def.influx ? (RED.nodes.getNode(def.influx) as InfluxConfigNode | null) : null;
+        if (!influx?.connection)
+          throw new Error(
+            `training from InfluxDB history needs an evtwin-influx connection (${influx?.configError ?? 'none chosen'})`,
+          );
+        const query = createInfluxQuery(influx.connection);
+        gate = new FirstSeenGate<Held>(
+          (key, first) => trainFromHistory(key, first.msg.payload as Reading, query),
+          (h) => handle(h),
+        );
+      }
     } catch (err) {
       configError = asError(err).message;
       node.error(`configuration: ${configError}`);
@@ -125,7 +153,9 @@ export = function register(RED: NodeAPI): void {
     const status = new StatusReporter(node, () => {
       if (configError) return { fill: 'red', shape: 'ring', text: configError.slice(0, 60) };
       const perMin = events.perSecond(Date.now()) * 60;
-      const text = `${shortCount(scorer?.size ?? 0)} assets · ${perMin.toFixed(1)} anomalies/min · ${shortCount(skipped)} skipped`;
+      let text = `${shortCount(scorer?.size ?? 0)} assets · ${perMin.toFixed(1)} anomalies/min · ${shortCount(skipped)} skipped`;
+      if (fromHistory)
+        text += ` · history: ${history.trained} trained${history.fallback ? `, ${history.fallback} from first ${trainRows}` : ''}`;
       return { fill: perMin > 0 ? 'yellow' : 'green', shape: 'dot', text };
     });
     status.refresh();
@@ -148,7 +178,48 @@ export = function register(RED: NodeAPI): void {
         });
     };
 
+    /** Train a new asset's detector from its last readings in InfluxDB before its first reading is scored. */
+    const trainFromHistory = async (
+      key: string,
+      first: Reading,
+      query: ReturnType<typeof createInfluxQuery>,
+    ): Promise<void> => {
+      const fallback = (why: string): void => {
+        history.fallback++;
+        node.warn(`${key}: ${why}: training from its first ${trainRows} readings instead`);
+        status.set({ fill: 'yellow', shape: 'ring', text: `${key}: ${why}; training from first readings` });
+      };
+      try {
+        const t0 = Date.now();
+        const rows = await readAssetHistory(query, first.site, first.asset, first.ts, trainRows);
+        if (rows.length < 20) return fallback(`${rows.length} readings of history in InfluxDB`);
+        const r = await (pool as TrainPool).train(rows, { ...learnedOpts, ...metricsOption(first.kind) });
+        const s = scorer as Scorer;
+        if (s.has(key)) s.replaceDetector(key, r.state);
+        else {
+          const info = { site: first.site, asset: first.asset, kind: first.kind };
+          s.installTrained(first.line !== undefined ? { ...info, line: first.line } : info, r.state);
+        }
+        store?.touch(key);
+        history.trained++;
+        node.log(
+          `trained the detector of ${key} on ${rows.length} readings of history (read and trained in ${Date.now() - t0} ms)`,
+        );
+      } catch (err) {
+        fallback(`history not usable (${asError(err).message})`);
+      }
+    };
+
     node.on('input', (msg: NodeMessageInFlow, send, done) => {
+      const reading = msg.payload;
+      if (gate && scorer && isReading(reading)) {
+        const key = assetKeyOf(reading);
+        if (!scorer.has(key) && !gate.admit(key, { msg, send, done })) return;
+      }
+      handle({ msg, send, done });
+    });
+
+    function handle({ msg, send, done }: Held): void {
       try {
         const reading = msg.payload;
         const origin = (msg as { evtwin?: Record<string, unknown> }).evtwin ?? {};
@@ -194,9 +265,10 @@ export = function register(RED: NodeAPI): void {
       } catch (err) {
         done(asError(err));
       }
-    });
+    }
 
     node.on('close', (done: () => void) => {
+      gate?.flushAll();
       status.close();
       Promise.all([store?.close(), pool?.close()])
         .catch((err: unknown) => node.warn(`closing: ${asError(err).message}`))
