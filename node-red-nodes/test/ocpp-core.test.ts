@@ -8,6 +8,18 @@ import assert from 'node:assert/strict';
 import {
   afterRestart,
   applyEvent,
+  freezeCommands,
+  fromChargerReading,
+  fromMqttStatus,
+  limitSession,
+  MqttChargerError,
+  openTransactions,
+  parseStatusTopic,
+  planChanges,
+  sessionsDue,
+  setFreeze,
+  setMaintenance,
+  type Transaction,
   CLOSED_TX_KEPT,
   commitInPlace,
   chargePointStatus,
@@ -436,5 +448,165 @@ describe('site planning', () => {
       'frozen',
     ]);
     assert.deepEqual(freezeDecision('frozen', 'warm'), { state: 'frozen', changed: false });
+  });
+});
+
+describe('MQTT chargers, driver limits, plan changes', () => {
+  const who = { site: 's1', asset: 'm1', now: 1_000_000 };
+  it('maps MQTT status to the same events: boot, session start/end from status, ack, last will', () => {
+    let s = emptyCentralState();
+    const apply = (body: unknown) => {
+      const p = fromMqttStatus(who, body, s);
+      for (const ev of p.events) s = applyEvent(s, ev, who.now).state;
+      return p;
+    };
+    apply({ boot: { vendor: 'V', model: 'M' } });
+    assert.equal(s.chargePoints['s1/m1']?.transport, 'mqtt');
+    assert.equal(s.chargePoints['s1/m1']?.vendor, 'V');
+    const start = apply({ status: 'Charging', connector: 2, transactionId: 'T1', idTag: 'A', meterWh: 100 });
+    assert.deepEqual(
+      start.events.map((e) => e.type),
+      ['transaction-started', 'status'],
+    );
+    assert.deepEqual([s.transactions.T1?.connectorId, s.transactions.T1?.meterStartWh], [2, 100]);
+    // The same status again changes nothing about sessions.
+    assert.deepEqual(
+      apply({ status: 'charging', connector: 2, transactionId: 'T1' }).events.map((e) => e.type),
+      ['status'],
+    );
+    s = applyEvent(
+      s,
+      fromChargerReading({
+        site: 's1',
+        asset: 'm1',
+        kind: 'charger',
+        ts: 1,
+        metrics: { energy: 0.4, power: 7, connector: 2 },
+      }),
+      1,
+    ).state;
+    assert.deepEqual([s.transactions.T1?.meterWh, s.transactions.T1?.powerW], [400, 7000]);
+    const end = apply({ status: 'finishing', connector: 2, meterWh: 450 });
+    assert.deepEqual(
+      end.events.map((e) => e.type),
+      ['transaction-ended', 'status'],
+    );
+    assert.equal(energyWh(s.transactions.T1 as Transaction), 350);
+    // Without an id the central numbers the session.
+    apply({ status: 'charging', connector: 1 });
+    assert.equal(openTransactions(s, 's1/m1')[0]?.id, '1');
+    assert.deepEqual(apply({ ack: 'c-1', result: 'Accepted' }).ack, {
+      commandId: 'c-1',
+      response: { status: 'Accepted' },
+    });
+    assert.deepEqual(
+      apply({ online: false }).events.map((e) => e.type),
+      ['disconnected'],
+    );
+    assert.equal(s.chargePoints['s1/m1']?.online, false);
+    for (const [bad, why] of [
+      ['{', /not valid JSON/],
+      [[1], /JSON object/],
+      [{}, /needs "status"/],
+      [{ status: 'Sleeping' }, /"status" must be one of/],
+      [{ status: 'charging', connector: 1.5 }, /"connector"/],
+      [{ status: 'charging', meterWh: -1 }, /"meterWh"/],
+      [{ status: 'charging', ts: 'yesterday' }, /"ts"/],
+    ] as const)
+      assert.throws(
+        () => fromMqttStatus(who, bad, s),
+        (e: Error) => e instanceof MqttChargerError && why.test(e.message),
+      );
+    assert.deepEqual(parseStatusTopic('evtwin/v1/s1/m1/status'), { site: 's1', asset: 'm1' });
+    assert.equal(parseStatusTopic('evtwin/v1/s1/m1/telemetry'), undefined);
+    // An OCPP charger that also reports MQTT telemetry stays OCPP.
+    let o = applyEvent(emptyCentralState(), {
+      type: 'connected',
+      cp: 's1/c',
+      site: 's1',
+      asset: 'c',
+      ts: 1,
+      protocol: 'ocpp1.6',
+    }).state;
+    o = applyEvent(
+      o,
+      fromChargerReading({ site: 's1', asset: 'c', kind: 'charger', ts: 2, metrics: { energy: 1 } }),
+    ).state;
+    assert.equal(o.chargePoints['s1/c']?.transport, 'ocpp');
+  });
+
+  it('a start command may carry a driver limit; sessions are due at the energy or the deadline', () => {
+    assert.deepEqual(parseCommand({ command: 'start', cp: 's/c', idTag: 'A', until: { kWh: 5 } }), {
+      command: 'start',
+      cp: 's/c',
+      idTag: 'A',
+      until: { kWh: 5 },
+    });
+    assert.throws(
+      () => parseCommand({ command: 'start', cp: 's/c', idTag: 'A', until: {} }),
+      /kWh or durationS/,
+    );
+    assert.throws(
+      () => parseCommand({ command: 'start', cp: 's/c', idTag: 'A', until: { durationS: 0 } }),
+      /positive/,
+    );
+    let s = emptyCentralState();
+    const ev = { cp: 's/c', site: 's', asset: 'c', protocol: 'ocpp1.6' as const };
+    s = applyEvent(s, { ...ev, type: 'transaction-started', ts: 0, connectorId: 1, meterWh: 1000 }).state;
+    s = applyEvent(s, { ...ev, type: 'transaction-started', ts: 0, connectorId: 2, meterWh: 0 }).state;
+    s = limitSession(s, '1', { kWh: 2 }, 0);
+    s = limitSession(s, '2', { durationS: 60 }, 0);
+    assert.deepEqual(sessionsDue(s, 59_000), []);
+    s = applyEvent(s, { ...ev, type: 'meter', ts: 1, transactionId: '1', meterWh: 3000 }).state;
+    assert.deepEqual(
+      sessionsDue(s, 59_000).map((t) => t.id),
+      ['1'],
+    );
+    assert.deepEqual(
+      sessionsDue(s, 60_000).map((t) => t.id),
+      ['1', '2'],
+    );
+  });
+
+  it('plan changes: only what changed, cuts before raises; freeze commands spare maintenance', () => {
+    const a = (cp: string, limitW: number) => ({ cp, connectorId: 1, transactionId: cp, limitW });
+    const first = planChanges(new Map(), [a('x', 5000), a('y', 5000)]);
+    assert.equal(first.lower.length, 2);
+    const second = planChanges(first.next, [a('x', 3000), a('y', 5000), a('z', 2000)]);
+    assert.deepEqual(
+      second.lower.map((c) => c.cp),
+      ['x', 'z'],
+    );
+    assert.deepEqual(second.raise, []);
+    const third = planChanges(second.next, [a('x', 5000), a('y', 5000)]);
+    assert.deepEqual(
+      third.raise.map((c) => c.cp),
+      ['x'],
+    );
+    let s = emptyCentralState();
+    for (const cp of ['s/a', 's/b'])
+      s = applyEvent(s, { type: 'connected', cp, site: 's', asset: cp.slice(2), ts: 0 }).state;
+    s = applyEvent(s, {
+      type: 'transaction-started',
+      cp: 's/a',
+      site: 's',
+      asset: 'a',
+      ts: 0,
+      transactionId: 'T',
+    }).state;
+    s = setMaintenance(s, 's/b', true);
+    assert.deepEqual(
+      freezeCommands(s, ['s/a', 's/b'], 'frozen').map((c) => `${c.cp}:${c.command}`),
+      ['s/a:stop', 's/a:availability', 's/b:availability'],
+    );
+    assert.deepEqual(
+      freezeCommands(s, ['s/a', 's/b'], 'normal').map((c) => c.cp),
+      ['s/a'],
+    );
+    const f = setFreeze(s, '*', { state: 'frozen', since: 1, temperatureC: -2 });
+    assert.equal(
+      validateCentralState(JSON.parse(JSON.stringify(afterRestart(f)))).freeze?.['*']?.state,
+      'frozen',
+    );
   });
 });

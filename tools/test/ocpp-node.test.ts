@@ -18,9 +18,10 @@ import helper from 'node-red-node-test-helper';
 import { register, revoke, type ChargerEvent } from 'node-red-contrib-evtwin';
 import { updateRegistry, type OcppCentralSystem } from 'node-red-contrib-evtwin/runtime';
 import { SimChargePoint, type SimProtocol } from '../src/sim/chargers';
-import { main as simMain } from '../src/sim/cli';
 import { coreNodeFiles, onTab, readExamples } from '../src/packaging/examples';
 import type { FlowNode } from '../src/packaging/nodered';
+import { runSim } from './helpers/simCli';
+import { until } from './helpers/until';
 
 const DIST = join(__dirname, '..', '..', 'node-red-nodes', 'dist', 'nodes');
 const loadFile = createRequire(__filename);
@@ -172,14 +173,6 @@ export async function load(
         .map((m) => m.payload as ChargerEvent)
         .filter((e) => e && e.type === type && (cp === undefined || e.cp === cp)),
   };
-}
-
-export async function until(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
 }
 
 export function auditLines(
@@ -404,6 +397,72 @@ describe('evtwin-ocpp + evtwin-charger with real charge points', () => {
     assert.equal(n.central.state().transactions[tx]?.meterStopWh, 500);
     // Still serving the others.
     await raw.heartbeat();
+
+    // 2.0.1: a TransactionEvent Ended for a transaction nobody started is answered and recorded too.
+    const v2 = n.cp('cp5', 'ocpp2.0.1');
+    await v2.connect();
+    const ended = await v2.call('TransactionEvent', {
+      eventType: 'Ended',
+      timestamp: new Date().toISOString(),
+      triggerReason: 'EVDeparted',
+      seqNo: 0,
+      transactionInfo: { transactionId: 'NOPE-1', stoppedReason: 'EVDisconnected' },
+    });
+    assert.deepEqual(ended, {});
+    await until('2.0.1 unknown transaction audited', () =>
+      auditLines(w).some(
+        (a) =>
+          a.action === 'charger.unknown-transaction' &&
+          a.target === 's1/cp5' &&
+          a.detail?.transactionId === 'NOPE-1',
+      ),
+    );
+    assert.equal(n.central.state().transactions['NOPE-1'], undefined, 'no phantom session');
+  });
+
+  it('a flood of valid calls (raw frames, no client-side queue) is served one at a time, state consistent', async () => {
+    const w = seed();
+    const n = await load(w);
+    const cp = n.cp('cp2');
+    await cp.connect();
+    const tx = await cp.startSession(1, 'FLOOD');
+    const answered = new Set<string>();
+    cp.rpc.on('message', (m: { message: string; outbound: boolean }) => {
+      if (m.outbound) return;
+      const frame = JSON.parse(String(m.message)) as unknown[];
+      if (frame[0] === 3 && typeof frame[1] === 'string' && frame[1].startsWith('flood-'))
+        answered.add(frame[1]);
+    });
+    const N = 300;
+    for (let i = 1; i <= N; i++)
+      cp.rpc.sendRaw(
+        JSON.stringify([
+          2,
+          `flood-${i}`,
+          'MeterValues',
+          {
+            connectorId: 1,
+            transactionId: Number(tx),
+            meterValue: [
+              {
+                timestamp: new Date().toISOString(),
+                sampledValue: [
+                  { value: String(i * 10), measurand: 'Energy.Active.Import.Register', unit: 'Wh' },
+                ],
+              },
+            ],
+          },
+        ]),
+      );
+    await until(`all ${N} answered`, () => answered.size === N, 20_000);
+    assert.equal(n.central.state().transactions[tx]?.meterWh, N * 10, 'the last (highest) register wins');
+    assert.equal(n.central.state().chargePoints['s1/cp2']?.connected, true, 'still connected');
+    assert.equal(n.evs('protocol-error', 's1/cp2').length, 0);
+    const c = cp.connectors.get(1);
+    assert.ok(c);
+    c.meterWh = N * 10 + 5;
+    await cp.stopSession(1);
+    assert.ok((n.central.state().transactions[tx]?.meterStopWh ?? 0) >= N * 10 + 5);
   });
 
   it('refuses unknown, wrong-password, non-charge-point and duplicate identities; revocation disconnects and refuses', async () => {
@@ -639,40 +698,72 @@ describe('evtwin-ocpp + evtwin-charger with real charge points', () => {
     );
   });
 
+  it('freeze state survives a Node-RED restart: reconnecting chargers are held until it warms up', async () => {
+    const w = seed();
+    let n = await load(w, { haltBelowC: '0', resumeAtC: '2' });
+    const a = n.cp('cp1');
+    await a.connect();
+    const tx = await a.startSession(1, 'A');
+    n.send({ topic: 'temperature', payload: -3 });
+    await until('session stopped', () => n.central.state().transactions[tx]?.stoppedAt !== undefined);
+    await until('inoperative', () => a.connectors.get(1)?.operative === false);
+    // Restart: the flow stops (the state file is written on close) and starts again.
+    await closeOpened();
+    await helper.unload();
+    const saved = JSON.parse(readFileSync(w.stateFile, 'utf8')) as { freeze?: Record<string, unknown> };
+    assert.equal((saved.freeze?.['*'] as { state?: string } | undefined)?.state, 'frozen');
+    n = await load(w, { haltBelowC: '0', resumeAtC: '2' });
+    // A charger that came back Operative (power cycle) is set Inoperative again on connect.
+    const again = n.cp('cp1');
+    await again.connect();
+    await until('held inoperative after restart', () => again.connectors.get(1)?.operative === false);
+    assert.deepEqual(
+      again.received.filter((r) => r.action === 'ChangeAvailability').map((r) => r.params.type),
+      ['Inoperative'],
+    );
+    // Inside the hysteresis band nothing resumes.
+    n.send({ topic: 'temperature', payload: 1.5 });
+    await sleep(200);
+    assert.equal(again.connectors.get(1)?.operative, false);
+    assert.equal(n.events.filter((e) => e.topic === 'charger/freeze').length, 0);
+    n.send({ topic: 'temperature', payload: 2.5 });
+    await until('resumed', () => again.connectors.get(1)?.operative === true);
+    // The summary follows once every command is answered.
+    await until('freeze summary', () => n.events.some((e) => e.topic === 'charger/freeze'));
+    const freezes = n.events
+      .filter((e) => e.topic === 'charger/freeze')
+      .map((e) => (e.payload as { state: string }).state);
+    assert.deepEqual(freezes, ['normal']);
+    await until('freeze changes audited', () =>
+      auditLines(w).some((l) => l.action === 'charger.freeze' && l.detail?.state === 'normal'),
+    );
+  });
   it('`evtwin-sim chargers` runs a fleet that boots, charges, meters and obeys profiles', async () => {
     const w = seed();
     const n = await load(w, { siteLimitW: '9000' });
     const tokensFile = join(w.dir, 'tokens.json');
     writeFileSync(tokensFile, JSON.stringify(w.tokens));
-    let out = '';
-    const io = {
-      stdout: (s: string) => void (out += s),
-      stderr: (s: string) => void (out += s),
-    } as Parameters<typeof simMain>[1];
-    const code = await simMain(
-      [
-        'chargers',
-        '--url',
-        `ws://127.0.0.1:${n.port}/ocpp`,
-        '--site',
-        's1',
-        '--ids',
-        'cp1,cp2,cp3',
-        '--tokens',
-        tokensFile,
-        '--protocol',
-        'mix',
-        '--meter',
-        '0.3',
-        '--heartbeat',
-        '1',
-        '--sessions',
-        '1',
-        '--duration',
-        '2',
-      ],
-      io,
-    );
+    const { code, out } = await runSim([
+      'chargers',
+      '--url',
+      `ws://127.0.0.1:${n.port}/ocpp`,
+      '--site',
+      's1',
+      '--ids',
+      'cp1,cp2,cp3',
+      '--tokens',
+      tokensFile,
+      '--protocol',
+      'mix',
+      '--meter',
+      '0.3',
+      '--heartbeat',
+      '1',
+      '--sessions',
+      '1',
+      '--duration',
+      '2',
+    ]);
     assert.equal(code, 0, out);
     assert.match(out, /3 charge points connected, 0 failed/);
     for (const cp of ['s1/cp1', 's1/cp2', 's1/cp3']) {
@@ -726,8 +817,8 @@ describe('example "04 Charging network" with real charge points', () => {
     const capture = (RED: { httpNode: Parameters<typeof createServer>[1] }): void => {
       httpNode = RED.httpNode;
     };
-    const influxNodes: unknown[] = ['evtwin-influx', 'evtwin-influx-out'].map((t) =>
-      loadFile(join(DIST, t, `${t}.js`)),
+    const influxNodes: unknown[] = ['evtwin-influx', 'evtwin-influx-out', 'evtwin-auth', 'evtwin-ingest'].map(
+      (t) => loadFile(join(DIST, t, `${t}.js`)),
     );
     await helper.load([capture, ...core, ...nodes, ...influxNodes], onTab(flow, 'ex04', 'example'));
     assert.ok(httpNode, 'RED.httpNode');

@@ -5,6 +5,7 @@
  * charge point, one call at a time per charge point, bounded outgoing commands, state persisted as
  * atomic JSON. The logic is core/ocpp; this class is the I/O around it.
  */
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -12,7 +13,8 @@ import { mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { RPCServer } from 'ocpp-rpc';
 import type { AuditEvent, AuditSink } from '../core/auditEvent';
-import { ID_PATTERN } from '../core/reading';
+import { ID_PATTERN, type Reading } from '../core/reading';
+import { commandTopic } from '../core/topics';
 import {
   INBOUND_ACTIONS,
   OCPP_PROTOCOLS,
@@ -22,7 +24,14 @@ import {
   commandAccepted,
   commitInPlace,
   emptyCentralState,
+  fromChargerReading,
+  fromMqttStatus,
   handleCall,
+  limitSession,
+  MqttChargerError,
+  sessionsDue,
+  setFreeze,
+  toMqttCommand,
   setMaintenance,
   sweepHeartbeats,
   toOcppCall,
@@ -30,6 +39,8 @@ import {
   DEFAULT_HEARTBEAT,
   type CentralState,
   type ChargerCommand,
+  type FreezeRecord,
+  type SessionLimit,
   type ChargerEvent,
   type HeartbeatPolicy,
   type IdTagPolicy,
@@ -97,6 +108,9 @@ export interface CommandResult {
   ms: number;
 }
 
+/** Where commands to MQTT chargers go (evtwin-charger's MQTT output): topic `.../cmd`, JSON payload. */
+export type MqttPublish = (topic: string, payload: Record<string, unknown>) => void;
+
 export class CommandFailed extends Error {
   override name = 'CommandFailed';
   constructor(
@@ -150,6 +164,24 @@ export class OcppCentralSystem extends EventEmitter {
   private saveTimer: NodeJS.Timeout | undefined;
   private readonly rejections: RejectionAggregator | undefined;
   private remoteStartId = 1;
+  /** Driver limits of accepted start commands, until their session starts (by charge point). */
+  private readonly pendingLimits = new Map<string, { idTag: string; limit: SessionLimit; at: number }>();
+  /** Open sessions with a driver limit (checked on meter values and every sweep). */
+  private readonly limited = new Set<string>();
+  /** Sessions a stop was sent to for their limit (not sent twice). */
+  private readonly stopping = new Set<string>();
+  /** The MQTT output last used for each MQTT charger, for commands the central sends itself. */
+  private readonly publishers = new Map<string, MqttPublish>();
+  /** Commands published to MQTT chargers awaiting their ack on `.../status`. */
+  private readonly mqttPending = new Map<
+    string,
+    {
+      cp: string;
+      resolve: (r: Record<string, unknown>) => void;
+      reject: (e: Error) => void;
+      timer: NodeJS.Timeout;
+    }
+  >();
   private closed = false;
   port = 0;
 
@@ -176,6 +208,14 @@ export class OcppCentralSystem extends EventEmitter {
 
   connectedIds(): string[] {
     return [...this.live.keys()];
+  }
+
+  /** Charge points a command can reach now: OCPP connections and MQTT chargers heard from recently. */
+  reachableIds(): string[] {
+    const ids = new Set(this.live.keys());
+    for (const r of Object.values(this.central.chargePoints))
+      if (r.transport === 'mqtt' && r.online) ids.add(r.id);
+    return [...ids];
   }
 
   protocolOf(cp: string): OcppProtocol | undefined {
@@ -357,7 +397,10 @@ export class OcppCentralSystem extends EventEmitter {
     );
     this.central = h.state;
     this.scheduleSave();
-    for (const ev of h.events) this.emit('event', ev, this.central);
+    for (const ev of h.events) {
+      this.emit('event', ev, this.central);
+      this.afterEvent(ev);
+    }
     if (h.unknownTransaction) {
       const txId = h.events[0]?.transactionId ?? '?';
       this.audit({
@@ -440,16 +483,55 @@ export class OcppCentralSystem extends EventEmitter {
     this.apply(ev);
   }
 
-  private apply(ev: ChargerEvent): void {
+  private apply(ev: ChargerEvent): ChargerEvent {
     const a = applyEvent(this.central, ev, Date.now(), commitInPlace);
     this.central = a.state;
     this.scheduleSave();
     this.emit('event', a.event, this.central);
+    this.afterEvent(a.event);
+    return a.event;
+  }
+
+  /** Driver limits: attach a pending one to the session it asked for; stop sessions that reached theirs. */
+  private afterEvent(ev: ChargerEvent): void {
+    if (ev.type === 'transaction-started' && ev.transactionId) {
+      const p = this.pendingLimits.get(ev.cp);
+      if (p && (ev.idTag === undefined || ev.idTag === p.idTag)) {
+        this.pendingLimits.delete(ev.cp);
+        this.central = limitSession(this.central, ev.transactionId, p.limit, Date.now());
+        this.limited.add(ev.transactionId);
+        this.scheduleSave();
+      }
+    }
+    if (ev.type === 'meter' || ev.type === 'transaction-updated') this.stopDue();
+  }
+
+  private stopDue(): void {
+    if (this.limited.size === 0) return;
+    for (const id of this.limited)
+      if (this.central.transactions[id]?.stoppedAt !== undefined || !this.central.transactions[id])
+        this.limited.delete(id);
+    for (const t of sessionsDue(this.central, Date.now(), this.limited)) {
+      if (this.stopping.has(t.id)) continue;
+      this.stopping.add(t.id);
+      const publish = this.publishers.get(t.cp);
+      this.command(
+        { command: 'stop', cp: t.cp, transactionId: t.id },
+        { actor: 'session-limit', ...(publish ? { publish } : {}) },
+      ).then(
+        () => setTimeout(() => this.stopping.delete(t.id), 60_000).unref(),
+        (err: unknown) => {
+          this.stopping.delete(t.id); // retried at the next sweep
+          this.log('warn', `ocpp ${t.cp}: stop at limit: ${(err as Error).message}`);
+        },
+      );
+    }
   }
 
   private checkHeartbeats(): void {
     // Backstop for registry changes that reached us without a change notification.
     this.recheckCredentials();
+    this.stopDue();
     const { state, events } = sweepHeartbeats(
       this.central,
       Date.now(),
@@ -489,7 +571,7 @@ export class OcppCentralSystem extends EventEmitter {
   /** Send a command; resolves with the charger's answer, rejects with CommandFailed. Always audited. */
   async command(
     cmd: ChargerCommand,
-    opts: { actor?: string; timeoutMs?: number } = {},
+    opts: { actor?: string; timeoutMs?: number; publish?: MqttPublish } = {},
   ): Promise<CommandResult> {
     const actor = opts.actor ?? 'system';
     const started = Date.now();
@@ -504,37 +586,60 @@ export class OcppCentralSystem extends EventEmitter {
       throw new CommandFailed(code, message);
     };
     const live = this.live.get(cmd.cp);
-    if (!live) return fail('offline', `${cmd.cp} is not connected`);
+    const rec = this.central.chargePoints[cmd.cp];
+    if (opts.publish) this.publishers.set(cmd.cp, opts.publish);
+    const viaMqtt = !live && rec?.transport === 'mqtt';
+    if (!live && !viaMqtt) return fail('offline', `${cmd.cp} is not connected`);
+    if (viaMqtt && !rec?.online) return fail('offline', `${cmd.cp} (MQTT) is offline`);
+    if (viaMqtt && !opts.publish)
+      return fail('offline', `${cmd.cp} is an MQTT charger and no MQTT output is wired`);
     const max = this.opts.maxQueue ?? 16;
-    if (live.pending >= max)
-      return fail('queue-full', `${cmd.cp} already has ${live.pending} commands waiting (max ${max})`);
-    let call;
+    const pending = live
+      ? live.pending
+      : [...this.mqttPending.values()].filter((p) => p.cp === cmd.cp).length;
+    if (pending >= max)
+      return fail('queue-full', `${cmd.cp} already has ${pending} commands waiting (max ${max})`);
+    const timeoutMs = opts.timeoutMs ?? this.opts.callTimeoutMs ?? 30_000;
+    let call: { action: string; payload: Record<string, unknown> };
+    let answer: Promise<unknown> | undefined;
     try {
-      call = toOcppCall(cmd, live.protocol, {
-        remoteStartId: this.remoteStartId++,
-        profileId: 100 + ('connectorId' in cmd ? (cmd.connectorId ?? 0) : 0),
-      });
+      if (live) {
+        call = toOcppCall(cmd, live.protocol, {
+          remoteStartId: this.remoteStartId++,
+          profileId: 100 + ('connectorId' in cmd ? (cmd.connectorId ?? 0) : 0),
+        });
+      } else {
+        const m = this.mqttCall(cmd, opts.publish as MqttPublish, timeoutMs);
+        call = m;
+        answer = m.response;
+      }
     } catch (err) {
       return fail('bad-command', (err as Error).message);
     }
-    live.pending++;
+    if (live) live.pending++;
+    // Before the call: a charger may send StartTransaction before we see its answer.
+    if (cmd.command === 'start' && cmd.until)
+      this.pendingLimits.set(cmd.cp, { idTag: cmd.idTag, limit: cmd.until, at: started });
     let response: unknown;
     try {
-      response = await live.client.call(call.action, call.payload, {
-        callTimeoutMs: opts.timeoutMs ?? this.opts.callTimeoutMs ?? 30_000,
-      });
+      response = await (live
+        ? live.client.call(call.action, call.payload, { callTimeoutMs: timeoutMs })
+        : answer);
     } catch (err) {
       const e = err as Error & { rpcErrorCode?: string };
       const code = e.name === 'TimeoutError' ? 'timeout' : 'call-error';
+      if (this.pendingLimits.get(cmd.cp)?.at === started) this.pendingLimits.delete(cmd.cp);
       return fail(
         code,
         `${call.action} to ${cmd.cp}: ${e.rpcErrorCode ? `${e.rpcErrorCode} ` : ''}${e.message}`,
         call.action,
       );
     } finally {
-      live.pending--;
+      if (live) live.pending--;
     }
     const ok = commandAccepted(response);
+    if (!ok && cmd.command === 'start' && this.pendingLimits.get(cmd.cp)?.at === started)
+      this.pendingLimits.delete(cmd.cp);
     if (ok && cmd.command === 'availability' && !cmd.connectorId) {
       this.central = applyAvailability(this.central, cmd.cp, cmd.operative);
       this.scheduleSave();
@@ -567,6 +672,71 @@ export class OcppCentralSystem extends EventEmitter {
     this.audit({ actor, action: 'charger.maintenance', target: cp, outcome: 'ok', detail: { on } });
   }
 
+  // ---- MQTT chargers (core/ocpp/mqtt.ts) ---------------------------------------------------------
+
+  private checkMqttCharger(site: string, asset: string): void {
+    // Same identities as OCPP: a registered, unrevoked charge point (evtwin-auth checked the message).
+    if (this.opts.credentials.current(site, asset) === undefined)
+      throw new MqttChargerError(`${site}/${asset} is not a registered charge point (or it was revoked)`);
+  }
+
+  /** A status message from `evtwin/v1/{site}/{cp}/status`: state changes and command acks. */
+  mqttStatus(site: string, asset: string, body: unknown): ChargerEvent[] {
+    this.checkMqttCharger(site, asset);
+    const parsed = fromMqttStatus({ site, asset, now: Date.now() }, body, this.central);
+    const applied = parsed.events.map((ev) => this.apply(ev));
+    if (parsed.ack) {
+      const p = this.mqttPending.get(parsed.ack.commandId);
+      if (p && p.cp === `${site}/${asset}`) p.resolve(parsed.ack.response);
+    }
+    return applied;
+  }
+
+  /** A canonical reading of an MQTT charger (after evtwin-ingest): meter values. */
+  mqttReading(r: Reading): ChargerEvent {
+    this.checkMqttCharger(r.site, r.asset);
+    return this.apply(fromChargerReading(r));
+  }
+
+  private mqttCall(
+    cmd: ChargerCommand,
+    publish: MqttPublish,
+    timeoutMs: number,
+  ): { action: string; payload: Record<string, unknown>; response: Promise<Record<string, unknown>> } {
+    const rec = this.central.chargePoints[cmd.cp];
+    const commandId = randomUUID();
+    const payload = toMqttCommand(cmd, commandId, this.central, Date.now());
+    const response = new Promise<Record<string, unknown>>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.mqttPending.delete(commandId);
+        reject(Object.assign(new Error(`no ack within ${timeoutMs} ms`), { name: 'TimeoutError' }));
+      }, timeoutMs);
+      this.mqttPending.set(commandId, {
+        cp: cmd.cp,
+        timer,
+        reject,
+        resolve: (r) => {
+          clearTimeout(timer);
+          this.mqttPending.delete(commandId);
+          resolve(r);
+        },
+      });
+    });
+    publish(commandTopic(rec?.site ?? '', rec?.asset ?? ''), payload);
+    return { action: 'mqtt', payload, response };
+  }
+
+  /** Freeze protection's state for a scope, persisted with the central state. */
+  freezeOf(scope: string): FreezeRecord | undefined {
+    return this.central.freeze?.[scope];
+  }
+
+  setFreeze(scope: string, rec: FreezeRecord, actor = 'freeze-protection'): void {
+    this.central = setFreeze(this.central, scope, rec);
+    this.scheduleSave();
+    this.audit({ actor, action: 'charger.freeze', target: scope, outcome: 'ok', detail: { ...rec } });
+  }
+
   // ---- persistence ------------------------------------------------------------------------------
 
   private loadState(): void {
@@ -581,6 +751,8 @@ export class OcppCentralSystem extends EventEmitter {
     }
     try {
       this.central = afterRestart(validateCentralState(JSON.parse(text)));
+      for (const t of Object.values(this.central.transactions))
+        if (t.until && t.stoppedAt === undefined) this.limited.add(t.id);
     } catch (err) {
       // Keep the bad file for a human; start clean rather than refuse to serve chargers.
       const aside = `${file}.corrupt-${Date.now()}`;
@@ -616,6 +788,11 @@ export class OcppCentralSystem extends EventEmitter {
     if (this.saveTimer) clearTimeout(this.saveTimer);
     this.saveTimer = undefined;
     for (const t of this.reserved.values()) clearTimeout(t);
+    for (const p of this.mqttPending.values()) {
+      clearTimeout(p.timer);
+      p.reject(new Error('central system stopping'));
+    }
+    this.mqttPending.clear();
     for (const l of this.live.values()) if (l.trigger) clearTimeout(l.trigger);
     this.rejections?.close();
     await Promise.all(

@@ -8,6 +8,13 @@ import { EventEmitter } from 'node:events';
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { RPCClient } from 'ocpp-rpc';
+import {
+  connectMqtt,
+  fernetKeysFromRegistry,
+  mirrorTelemetry,
+  startMqttChargerFleet,
+  type Credential,
+} from './mqttChargers';
 
 export type SimProtocol = 'ocpp1.6' | 'ocpp2.0.1';
 
@@ -523,8 +530,42 @@ profiles, reset, unlock and trigger commands.
   --meter S          meter values interval, s (default 10)
   --sessions F       fraction of charge points that start a session at once (default 0.5)
   --duration S       stop after S seconds (default: until Ctrl-C)
+  --mqtt URL         also publish each charge point's telemetry (power kW, energy kWh) over MQTT to
+                     evtwin/v1/{site}/{cp}/telemetry every --meter seconds
+  --registry FILE    seal that telemetry with each charge point's Fernet key from this registry file
+                     (else the --tokens token rides in the payload)
+  --transport mqtt   chargers that speak MQTT, not OCPP (needs --mqtt): status, telemetry and commands
+                     on evtwin/v1/{site}/{cp}/status|telemetry|cmd
   -h, --help         this text
 `;
+
+/** Each charger's credential: its Fernet key from the registry file when given, else its token. */
+function credentialsFor(
+  site: string,
+  ids: readonly string[],
+  tokens: Record<string, string>,
+  registry: string | undefined,
+): Record<string, Credential> {
+  const keys = registry ? fernetKeysFromRegistry(registry) : {};
+  const out: Record<string, Credential> = {};
+  for (const id of ids) {
+    const key = keys[`${site}/${id}`];
+    const token = tokens[`${site}/${id}`];
+    out[`${site}/${id}`] = key ? { key } : token ? { token } : {};
+  }
+  return out;
+}
+
+/** Until --duration seconds pass or Ctrl-C. */
+function untilStopped(duration: string | undefined): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const t = duration ? setTimeout(resolve, Number(duration) * 1000) : undefined;
+    process.once('SIGINT', () => {
+      if (t) clearTimeout(t);
+      resolve();
+    });
+  });
+}
 
 export async function chargersMain(
   argv: string[],
@@ -544,6 +585,9 @@ export async function chargersMain(
       meter: { type: 'string', default: '10' },
       sessions: { type: 'string', default: '0.5' },
       duration: { type: 'string' },
+      mqtt: { type: 'string' },
+      registry: { type: 'string' },
+      transport: { type: 'string', default: 'ocpp' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -573,6 +617,34 @@ export async function chargersMain(
   const tokens = values.tokens
     ? (JSON.parse(readFileSync(values.tokens, 'utf8')) as Record<string, string>)
     : {};
+  if (values.transport !== 'ocpp' && values.transport !== 'mqtt') {
+    out('evtwin-sim chargers: --transport must be ocpp or mqtt\n');
+    return 2;
+  }
+  if (values.transport === 'mqtt') {
+    if (!values.mqtt) {
+      out('evtwin-sim chargers: --transport mqtt needs --mqtt URL\n');
+      return 2;
+    }
+    const list = ids ?? Array.from({ length: count }, (_, i) => simChargerId(i));
+    const mqttFleet = await startMqttChargerFleet({
+      url: values.mqtt,
+      site: values.site,
+      ids: list,
+      credentials: credentialsFor(values.site, list, tokens, values.registry),
+      meterS: Number(values.meter),
+      sessions: Number(values.sessions),
+    });
+    out(`${list.length} MQTT chargers started\n`);
+    await untilStopped(values.duration);
+    await mqttFleet.close();
+    const obeyed = mqttFleet.chargers.reduce((a, c) => a + c.received.length, 0);
+    const wh = mqttFleet.chargers.reduce((a, c) => a + c.meterWh, 0);
+    out(
+      `done: ${obeyed} commands obeyed, ${wh.toFixed(1)} Wh metered, ${mqttFleet.telemetry()} MQTT telemetry messages sent\n`,
+    );
+    return 0;
+  }
   const fleet = await startChargerFleet({
     url: values.url,
     site: values.site,
@@ -586,13 +658,33 @@ export async function chargersMain(
   });
   out(`${fleet.cps.length} charge points connected, ${fleet.failed.length} failed\n`);
   for (const f of fleet.failed.slice(0, 10)) out(`  ${f}\n`);
-  await new Promise<void>((resolve) => {
-    const t = values.duration ? setTimeout(resolve, Number(values.duration) * 1000) : undefined;
-    process.once('SIGINT', () => {
-      if (t) clearTimeout(t);
-      resolve();
-    });
-  });
+  let telemetry = 0;
+  let stopMirror = (): void => undefined;
+  let client: Awaited<ReturnType<typeof connectMqtt>> | undefined;
+  if (values.mqtt) {
+    const credentials = credentialsFor(
+      values.site,
+      fleet.cps.map((cp) => cp.opts.identity),
+      tokens,
+      values.registry,
+    );
+    client = await connectMqtt(values.mqtt);
+    stopMirror = mirrorTelemetry(
+      client,
+      values.site,
+      fleet.cps,
+      credentials,
+      Number(values.meter) * 1000,
+      () => {
+        telemetry++;
+      },
+    );
+    const sealed = Object.values(credentials).filter((c) => c.key).length;
+    out(`MQTT telemetry to ${values.mqtt}: ${sealed} of ${fleet.cps.length} Fernet-sealed\n`);
+  }
+  await untilStopped(values.duration);
+  stopMirror();
+  await client?.endAsync();
   await fleet.close();
   const energy = fleet.cps.reduce(
     (a, cp) => a + [...cp.connectors.values()].reduce((b, c) => b + c.meterWh, 0),
@@ -600,5 +692,6 @@ export async function chargersMain(
   );
   const commands = fleet.cps.reduce((a, cp) => a + cp.received.length, 0);
   out(`done: ${commands} commands obeyed, ${energy.toFixed(1)} Wh metered\n`);
+  if (values.mqtt) out(`${telemetry} MQTT telemetry messages sent\n`);
   return fleet.failed.length > 0 && fleet.cps.length === 0 ? 1 : 0;
 }

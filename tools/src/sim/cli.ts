@@ -30,7 +30,6 @@ import {
   type SimStats,
   type SimulatorOptions,
 } from './index';
-import { chargersMain } from './chargers';
 
 export const USAGE = `Usage: evtwin-sim [options]
 
@@ -325,7 +324,12 @@ const processIo = (): CliIo => ({
 /** Run the CLI; resolves to the exit status. */
 export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
   // `evtwin-sim chargers ...`: OCPP charge points (sim/chargers.ts).
-  if (argv[0] === 'chargers') return chargersMain(argv.slice(1), (s) => io.stdout(s));
+  // Loaded on demand: the device simulator starts without the OCPP and registry modules.
+  if (argv[0] === 'chargers')
+    return (await import('./chargers.js')).chargersMain(argv.slice(1), (s) => io.stdout(s));
+  // `evtwin-sim drivers ...`: charge requests replayed against the API (sim/drivers.ts).
+  if (argv[0] === 'drivers')
+    return (await import('./drivers.js')).driversMain(argv.slice(1), (s) => io.stdout(s));
   let req: CliRequest;
   try {
     req = parseCli(argv);

@@ -26,6 +26,8 @@ export interface Transaction {
   stoppedAt?: number;
   meterStopWh?: number;
   reason?: string;
+  /** Stop conditions of a driver's request (start command `until`): energy, Wh, and/or a deadline. */
+  until?: { energyWh?: number; stopAt?: number };
 }
 
 export interface ChargePointRecord {
@@ -33,6 +35,8 @@ export interface ChargePointRecord {
   site: string;
   asset: string;
   protocol?: OcppProtocol;
+  /** How it talks: OCPP over WebSocket (default) or MQTT (mqtt.ts); commands follow it. */
+  transport?: 'ocpp' | 'mqtt';
   /** WebSocket open. */
   connected: boolean;
   /** Connected and heard from within the heartbeat allowance. */
@@ -57,6 +61,14 @@ export interface CentralState {
   transactions: Record<string, Transaction>;
   /** Next integer id for OCPP 1.6 StartTransaction. */
   nextTxId: number;
+  /** Freeze protection per evtwin-charger scope, so a restart while frozen stays frozen. */
+  freeze?: Record<string, FreezeRecord>;
+}
+
+export interface FreezeRecord {
+  state: 'normal' | 'frozen';
+  since: number;
+  temperatureC: number;
 }
 
 export const emptyCentralState = (): CentralState => ({
@@ -199,6 +211,9 @@ export function applyEvent(
     rec.online = true;
   }
   if (ev.protocol) rec.protocol = ev.protocol;
+  // A charger connected over OCPP that also reports telemetry over MQTT stays an OCPP charger.
+  if (ev.transport && !rec.connected) rec.transport = ev.transport;
+  else if (ev.protocol) rec.transport = 'ocpp';
 
   switch (ev.type) {
     case 'connected':
@@ -491,6 +506,42 @@ function patchRecord(state: CentralState, cp: string, patch: Partial<ChargePoint
 /** A ChangeAvailability the charger accepted, for the whole charge point (connector 0 or none). */
 export function applyAvailability(state: CentralState, cp: string, operative: boolean): CentralState {
   return patchRecord(state, cp, { inoperative: !operative });
+}
+
+/** Attach a driver's stop conditions to a transaction that just started. */
+export function limitSession(
+  state: CentralState,
+  txId: string,
+  limit: { kWh?: number; durationS?: number },
+  now: number,
+): CentralState {
+  const t = state.transactions[txId];
+  if (!t || t.stoppedAt !== undefined) return state;
+  const until: NonNullable<Transaction['until']> = {};
+  if (limit.kWh !== undefined) until.energyWh = limit.kWh * 1000;
+  if (limit.durationS !== undefined) until.stopAt = now + limit.durationS * 1000;
+  return { ...state, transactions: { ...state.transactions, [txId]: { ...t, until } } };
+}
+
+/** Open sessions whose driver's limit is reached (energy delivered or deadline passed). */
+export function sessionsDue(state: CentralState, now: number, among?: Iterable<string>): Transaction[] {
+  const candidates = among
+    ? [...among].flatMap((id) => {
+        const t = state.transactions[id];
+        return t && t.stoppedAt === undefined ? [t] : [];
+      })
+    : openTransactions(state);
+  return candidates.filter(
+    (t) =>
+      t.until !== undefined &&
+      ((t.until.energyWh !== undefined && energyWh(t) >= t.until.energyWh) ||
+        (t.until.stopAt !== undefined && now >= t.until.stopAt)),
+  );
+}
+
+/** Freeze protection's state for one scope (key: the evtwin-charger scope, `*` for all). */
+export function setFreeze(state: CentralState, scope: string, rec: FreezeRecord): CentralState {
+  return { ...state, freeze: { ...(state.freeze ?? {}), [scope]: rec } };
 }
 
 /** Maintenance mode: kept until cleared, so automatic policies (freeze resume) leave the charger alone. */

@@ -23,13 +23,27 @@ export interface ProfileSpec {
 }
 
 export type ChargerCommand =
-  | { command: 'start'; cp: string; connectorId?: number; idTag: string; profile?: ProfileSpec }
+  | {
+      command: 'start';
+      cp: string;
+      connectorId?: number;
+      idTag: string;
+      profile?: ProfileSpec;
+      /** A driver's request: the central system stops the session after this energy or time. */
+      until?: SessionLimit;
+    }
   | { command: 'stop'; cp: string; transactionId: string }
   | { command: 'availability'; cp: string; connectorId?: number; operative: boolean }
   | ({ command: 'profile'; cp: string; connectorId: number } & ProfileSpec)
   | { command: 'reset'; cp: string; hard?: boolean }
   | { command: 'unlock'; cp: string; connectorId: number }
   | { command: 'trigger'; cp: string; message: TriggerableMessage; connectorId?: number };
+
+/** When a requested charge ends (kWh delivered or seconds elapsed, whichever comes first). */
+export interface SessionLimit {
+  kWh?: number;
+  durationS?: number;
+}
 
 export type CommandName = ChargerCommand['command'];
 export const COMMANDS: readonly CommandName[] = [
@@ -94,6 +108,21 @@ function profileSpec(p: Record<string, unknown>): ProfileSpec {
   return out;
 }
 
+function sessionLimit(v: unknown): SessionLimit {
+  if (!isRecord(v)) throw new CommandError('"until" must be an object {kWh?, durationS?}');
+  const out: SessionLimit = {};
+  for (const k of ['kWh', 'durationS'] as const) {
+    const x = v[k];
+    if (x === undefined) continue;
+    if (typeof x !== 'number' || !Number.isFinite(x) || x <= 0)
+      throw new CommandError(`"until.${k}" must be a positive number`);
+    out[k] = x;
+  }
+  if (out.kWh === undefined && out.durationS === undefined)
+    throw new CommandError('"until" needs kWh or durationS');
+  return out;
+}
+
 /** A command from a message (`{command, cp, ...}`); throws CommandError naming what is wrong. */
 export function parseCommand(value: unknown, defaultCp?: string): ChargerCommand {
   if (!isRecord(value)) throw new CommandError('a command must be an object {command, cp, ...}');
@@ -118,6 +147,7 @@ export function parseCommand(value: unknown, defaultCp?: string): ChargerCommand
         if (!isRecord(value.profile)) throw new CommandError('"profile" must be an object {limitW}');
         cmd.profile = profileSpec(value.profile);
       }
+      if (value.until !== undefined) cmd.until = sessionLimit(value.until);
       return cmd;
     }
     case 'stop':

@@ -42,6 +42,8 @@ export interface ChargerEvent {
   /** Epoch ms (the charger's timestamp when it gave one, else when it arrived). */
   ts: number;
   protocol?: OcppProtocol;
+  /** Set for chargers that speak MQTT (mqtt.ts) rather than OCPP. */
+  transport?: 'mqtt';
   /** 1.6 connector id, or the 2.0.1 EVSE id (0 = the whole charge point). */
   connectorId?: number;
   status?: ConnectorStatus;

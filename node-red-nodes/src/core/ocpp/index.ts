@@ -4,3 +4,4 @@ export * from './chargePoint';
 export * from './commands';
 export * from './planning';
 export * from './points';
+export * from './mqtt';

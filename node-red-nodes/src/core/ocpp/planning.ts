@@ -2,6 +2,7 @@
  * Site policies, pure: sharing a site power limit over active sessions (→ charging profiles), and
  * freeze protection with hysteresis.
  */
+import { openTransactions, type CentralState } from './chargePoint';
 import type { ChargerCommand } from './commands';
 
 export interface ActiveSession {
@@ -109,4 +110,80 @@ export function checkFreezePolicy(p: FreezePolicy): FreezePolicy {
       `resume temperature (${p.resumeAtC} °C) must be above the halt temperature (${p.haltBelowC} °C)`,
     );
   return p;
+}
+
+/**
+ * The profile commands that changed since the previous plan (`cp#transactionId` → W), split so the
+ * caller sends the cuts before the raises: the site stays under its limit while profiles are in flight.
+ */
+export function planChanges(
+  previous: ReadonlyMap<string, number>,
+  allocations: readonly Allocation[],
+): { next: Map<string, number>; lower: ChargerCommand[]; raise: ChargerCommand[] } {
+  const key = (cp: string, tx: string | undefined): string => `${cp}#${tx ?? ''}`;
+  const next = new Map(allocations.map((a) => [key(a.cp, a.transactionId), a.limitW]));
+  const lower: ChargerCommand[] = [];
+  const raise: ChargerCommand[] = [];
+  for (const cmd of planCommands(allocations)) {
+    if (cmd.command !== 'profile') continue;
+    const before = previous.get(key(cmd.cp, cmd.transactionId));
+    if (before === cmd.limitW) continue;
+    (cmd.limitW < (before ?? Infinity) ? lower : raise).push(cmd);
+  }
+  return { next, lower, raise };
+}
+
+/**
+ * What freeze protection sends to the given charge points: halting stops their open sessions and
+ * sets them Inoperative; resuming sets them Operative again, except those in maintenance.
+ */
+export function freezeCommands(
+  state: CentralState,
+  cps: readonly string[],
+  to: FreezeState,
+): ChargerCommand[] {
+  const out: ChargerCommand[] = [];
+  for (const cp of cps) {
+    if (to === 'frozen') {
+      for (const t of openTransactions(state, cp)) out.push({ command: 'stop', cp, transactionId: t.id });
+      out.push({ command: 'availability', cp, operative: false });
+    } else if (!state.chargePoints[cp]?.maintenance) {
+      out.push({ command: 'availability', cp, operative: true });
+    }
+  }
+  return out;
+}
+
+/** An evtwin-charger scope (`site`, `site/*`, `site/cp`, comma or space separated; empty: all). */
+export interface ChargerScope {
+  /** Stable key of the scope (freeze state is kept per scope): `*` for all. */
+  key: string;
+  has(cp: string): boolean;
+}
+
+export function parseScope(text: string | undefined): ChargerScope {
+  const items = (text ?? '')
+    .split(/[\s,]+/)
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  return {
+    key: items.length === 0 ? '*' : [...items].sort().join(','),
+    has: (cp) => {
+      if (items.length === 0) return true;
+      const site = cp.split('/')[0] ?? '';
+      return items.some((s) => s === cp || s === site || s === `${site}/*`);
+    },
+  };
+}
+
+/** The open sessions load management shares the limit over: in scope, reachable, oldest first. */
+export function plannedSessions(
+  state: CentralState,
+  reachable: readonly string[],
+  inScope: (cp: string) => boolean,
+): ActiveSession[] {
+  return openTransactions(state)
+    .filter((t) => inScope(t.cp) && reachable.includes(t.cp))
+    .sort((a, b) => a.startedAt - b.startedAt)
+    .map((t) => ({ cp: t.cp, connectorId: t.connectorId, transactionId: t.id }));
 }

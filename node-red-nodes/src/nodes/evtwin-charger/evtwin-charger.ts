@@ -1,20 +1,26 @@
 /**
  * evtwin-charger: the charge points of one evtwin-ocpp central system (optionally a subset: sites or
  * charge points) as a flow node. Output 1: canonical charger events (and plan/freeze summaries);
- * output 2: command results; output 3: `charger` and `sessions` points for evtwin-influx-out.
- * Input: commands (`{command, cp, ...}`), and the site policies: `site-limit` (W, load management),
- * `temperature` (°C, freeze protection with hysteresis), `maintenance` ({cp, on}).
+ * output 2: command results; output 3: `charger` and `sessions` points for evtwin-influx-out;
+ * output 4: commands to MQTT chargers (`evtwin/v1/{site}/{cp}/cmd`, for an `mqtt out`).
+ * Input: commands (`{command, cp, ...}`), the site policies: `site-limit` (W, load management),
+ * `temperature` (°C, freeze protection with hysteresis, persisted), `maintenance` ({cp, on}); and
+ * MQTT chargers' canonical readings (after evtwin-ingest) and `.../status` messages (core/ocpp/mqtt.ts).
  * The policies are pure functions in core/ocpp/planning.ts; this adapter sends what they decide.
  */
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
+import { isReading } from '../../core/reading';
 import {
   chargePointStatus,
   chargerPoints,
   checkFreezePolicy,
+  freezeCommands,
   freezeDecision,
-  openTransactions,
   parseCommand,
-  planCommands,
+  parseScope,
+  parseStatusTopic,
+  plannedSessions,
+  planChanges,
   planSiteLoad,
   type CentralState,
   type ChargerCommand,
@@ -22,7 +28,7 @@ import {
   type FreezePolicy,
   type FreezeState,
 } from '../../core/ocpp';
-import type { CommandResult } from '../../runtime/ocppServer';
+import type { CommandResult, MqttPublish } from '../../runtime/ocppServer';
 import type { OcppConfigNode } from '../evtwin-ocpp/config';
 import { StatusReporter, asError } from '../shared/status';
 
@@ -37,12 +43,6 @@ interface ChargerNodeDef extends NodeDef {
   timeoutS: string;
 }
 
-const list = (v: string | undefined): string[] =>
-  (v ?? '')
-    .split(/[\s,]+/)
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
-
 function num(v: string | undefined, fallback: number, what: string): number {
   if (v === undefined || String(v).trim() === '') return fallback;
   const n = Number(v);
@@ -54,12 +54,8 @@ export = function register(RED: NodeAPI): void {
   function EvtwinChargerNode(this: Node, def: ChargerNodeDef): void {
     RED.nodes.createNode(this, def);
     const config = RED.nodes.getNode(def.ocpp) as OcppConfigNode | null;
-    const scope = list(def.scope);
-    const inScope = (cp: string): boolean => {
-      if (scope.length === 0) return true;
-      const site = cp.split('/')[0] ?? '';
-      return scope.some((s) => s === cp || s === site || s === `${site}/*`);
-    };
+    const scope = parseScope(def.scope);
+    const inScope = scope.has;
     let configError: string | undefined;
     let limitW = 0;
     let minW = 1380;
@@ -78,7 +74,9 @@ export = function register(RED: NodeAPI): void {
       configError = asError(err).message;
       this.error(`configuration: ${configError}`);
     }
-    let freezeState: FreezeState = 'normal';
+    // Persisted with the central state: a restart while frozen stays frozen until it warms up.
+    const freezeKey = scope.key;
+    let freezeState: FreezeState = config?.central?.freezeOf(freezeKey)?.state ?? 'normal';
     let lastPlan = new Map<string, number>();
     let replanTimer: NodeJS.Timeout | undefined;
     const actor = `node:${this.id}`;
@@ -103,33 +101,19 @@ export = function register(RED: NodeAPI): void {
     });
     status.refresh();
 
+    const publish: MqttPublish = (topic, payload) => this.send([null, null, null, { topic, payload }]);
     const run = async (cmd: ChargerCommand, who = actor): Promise<CommandResult> =>
-      central().command(cmd, { actor: who, timeoutMs });
+      central().command(cmd, { actor: who, timeoutMs, publish });
 
     /** Re-plan the site limit over the open sessions in scope; send profiles that changed. */
     const planOnce = async (): Promise<void> => {
       const c = config?.central;
       const limit = limitW;
       if (!c || limit <= 0 || freezeState === 'frozen') return;
-      const sessions = openTransactions(c.state())
-        .filter((t) => inScope(t.cp) && c.connectedIds().includes(t.cp))
-        .sort((a, b) => a.startedAt - b.startedAt)
-        .map((t) => ({ cp: t.cp, connectorId: t.connectorId, transactionId: t.id }));
+      const sessions = plannedSessions(c.state(), c.reachableIds(), inScope);
       const plan = planSiteLoad(limit, sessions, { minW });
-      const next = new Map(plan.allocations.map((a) => [`${a.cp}#${a.transactionId}`, a.limitW]));
-      const changed = planCommands(plan.allocations).filter(
-        (cmd) =>
-          cmd.command === 'profile' && lastPlan.get(`${cmd.cp}#${cmd.transactionId ?? ''}`) !== cmd.limitW,
-      );
-      const previous = lastPlan;
+      const { next, lower, raise } = planChanges(lastPlan, plan.allocations);
       lastPlan = next;
-      // Lower first, then raise: the site stays under its limit while profiles are in flight.
-      const key = (cmd: ChargerCommand): string =>
-        cmd.command === 'profile' ? `${cmd.cp}#${cmd.transactionId ?? ''}` : '';
-      const lower = changed.filter(
-        (cmd) => cmd.command === 'profile' && cmd.limitW < (previous.get(key(cmd)) ?? Infinity),
-      );
-      const raise = changed.filter((cmd) => !lower.includes(cmd));
       const results = [
         ...(await Promise.allSettled(lower.map((cmd) => run(cmd)))),
         ...(await Promise.allSettled(raise.map((cmd) => run(cmd)))),
@@ -143,7 +127,7 @@ export = function register(RED: NodeAPI): void {
             totalW: plan.totalW,
             paused: plan.paused,
             allocations: plan.allocations,
-            sent: changed.length,
+            sent: lower.length + raise.length,
             failed,
           },
         },
@@ -185,6 +169,11 @@ export = function register(RED: NodeAPI): void {
         run({ command: 'profile', cp: ev.cp, connectorId: 0, limitW: 0, purpose: 'TxDefaultProfile' }).catch(
           (err: unknown) => this.warn(`default profile for ${ev.cp}: ${asError(err).message}`),
         );
+      // Frozen (also across a restart): whoever (re)connects is held Inoperative until it warms up.
+      if (ev.type === 'connected' && freezeState === 'frozen')
+        run({ command: 'availability', cp: ev.cp, operative: false }, 'freeze-protection').catch(
+          (err: unknown) => this.warn(`freeze hold for ${ev.cp}: ${asError(err).message}`),
+        );
       status.refresh();
     };
     // The config node creates its central system synchronously, before this node starts.
@@ -194,19 +183,10 @@ export = function register(RED: NodeAPI): void {
     /** Freeze protection: halt = stop sessions + Inoperative; resume = Operative (not in maintenance). */
     const applyFreeze = async (to: FreezeState, temperatureC: number) => {
       const c = central();
-      const cps = c.connectedIds().filter(inScope);
-      const actions: Promise<CommandResult>[] = [];
-      for (const cp of cps) {
-        const rec = c.state().chargePoints[cp];
-        if (to === 'frozen') {
-          for (const t of openTransactions(c.state(), cp))
-            actions.push(run({ command: 'stop', cp, transactionId: t.id }, 'freeze-protection'));
-          actions.push(run({ command: 'availability', cp, operative: false }, 'freeze-protection'));
-        } else if (!rec?.maintenance) {
-          actions.push(run({ command: 'availability', cp, operative: true }, 'freeze-protection'));
-        }
-      }
-      const settled = await Promise.allSettled(actions);
+      c.setFreeze(freezeKey, { state: to, since: Date.now(), temperatureC });
+      const cps = c.reachableIds().filter(inScope);
+      const cmds = freezeCommands(c.state(), cps, to);
+      const settled = await Promise.allSettled(cmds.map((cmd) => run(cmd, 'freeze-protection')));
       const failed = settled.flatMap((r) => (r.status === 'rejected' ? [asError(r.reason).message] : []));
       const results = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
       return { state: to, temperatureC, chargePoints: cps, results, failed };
@@ -216,6 +196,19 @@ export = function register(RED: NodeAPI): void {
       void (async () => {
         if (configError) throw new Error(configError);
         const topic = typeof msg.topic === 'string' ? msg.topic : '';
+        // MQTT chargers: the same state machine as OCPP, events come out through onEvent.
+        if (isReading(msg.payload)) {
+          // Readings of other kinds share the telemetry topics: not ours, not an error.
+          const r = msg.payload;
+          if (r.kind === 'charger' && inScope(`${r.site}/${r.asset}`)) central().mqttReading(r);
+          return;
+        }
+        const statusOf = parseStatusTopic(topic);
+        if (statusOf) {
+          if (inScope(`${statusOf.site}/${statusOf.asset}`))
+            central().mqttStatus(statusOf.site, statusOf.asset, msg.payload);
+          return;
+        }
         if (topic === 'temperature') {
           const t = typeof msg.payload === 'number' ? msg.payload : Number(msg.payload);
           if (!Number.isFinite(t))
@@ -250,7 +243,10 @@ export = function register(RED: NodeAPI): void {
         }
         const cmd = parseCommand(msg.payload, typeof msg.cp === 'string' ? msg.cp : undefined);
         if (!inScope(cmd.cp)) throw new Error(`${cmd.cp} is not in this node's scope`);
-        const who = typeof msg.actor === 'string' && msg.actor !== '' ? `${msg.actor} via ${actor}` : actor;
+        // A user named by the flow (msg.actor) or by evtwin-api (msg.evtwinCommand.requestedBy).
+        const api = msg.evtwinCommand as { requestedBy?: unknown } | undefined;
+        const user = typeof msg.actor === 'string' ? msg.actor : api?.requestedBy;
+        const who = typeof user === 'string' && user !== '' ? `${user} via ${actor}` : actor;
         const r = await run(cmd, who);
         send([null, { ...msg, payload: r }, null]);
       })().then(
