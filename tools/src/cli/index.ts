@@ -4,6 +4,7 @@
  *   evtwin broker-files --file F --out DIR [--service-user U --service-password-env VAR]
  *   evtwin audit verify FILE            (cli/audit.ts)
  *   evtwin user list|add|passwd ...     (cli/users.ts)
+ *   evtwin grafana sync-permissions ... (cli/grafana.ts)
  * Exit codes: 0 ok, 1 failure (file, registry), 2 usage error.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -27,6 +28,7 @@ import {
 } from 'node-red-contrib-evtwin';
 import { loadRegistry, updateRegistry, eventFor, REGISTRY_EVENT_ROOT } from 'node-red-contrib-evtwin/runtime';
 import { run as auditRun } from './audit';
+import { run as grafanaRun } from './grafana';
 import { run as usersRun } from './users';
 
 export class UsageError extends Error {
@@ -44,6 +46,7 @@ export const HELP = `evtwin: registry and broker commands, users and the audit l
   evtwin broker-files         --file F --out DIR [--service-user U --service-password-env VAR]
   evtwin user list|add|passwd ...   users.yaml: logins, roles, scopes, password hashes (evtwin user --help)
   evtwin audit verify FILE [--json] check an audit log's hash chain (evtwin audit --help)
+  evtwin grafana sync-permissions --url URL --users FILE   Grafana teams, users, folder permissions (evtwin grafana --help)
 
 Tokens and keys are printed once; the registry keeps only hashes of tokens.
 --broker mqtt://HOST:PORT on registry changes also publishes the change to running Node-RED instances
@@ -122,6 +125,7 @@ function describeEntry(e: ReturnType<typeof publicEntry>): string {
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
   // These parse their own options.
   if (argv[0] === 'audit') return auditRun(argv.slice(1), io);
+  if (argv[0] === 'grafana') return grafanaRun(argv.slice(1), io);
   // Passwords are read from the terminal or stdin, so `user` always uses the process's own io.
   if (argv[0] === 'user' || argv[0] === 'users') return usersRun(argv.slice(1));
   try {

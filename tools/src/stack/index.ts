@@ -10,6 +10,14 @@ import { parseAssetModel } from 'node-red-contrib-evtwin';
 import { findExecutable, startInfluxd, INFLUXD_MISSING, type Service } from '../services';
 import { startSimulator, type Simulator } from '../sim';
 import { startBroker, type Broker } from './broker';
+import {
+  GRAFANA_MISSING,
+  findGrafana,
+  serviceToken,
+  startGrafana,
+  syncLocalPermissions,
+  type GrafanaHandle,
+} from './grafana';
 import { describeProvisioning, provisionInfluxDB } from './influxProvision';
 import { directoryBytes, recentTelemetryPoints } from './influxStats';
 import { credentialSecret, startNodeRed, type NodeRedHandle } from './nodeRed';
@@ -27,7 +35,8 @@ export interface StackArgs {
 
 export const USAGE = `Usage: npm start [-- options]   (or: node tools/bin/evtwin-stack.js [options])
 
-Starts InfluxDB, an MQTT broker, Node-RED with the EVTwin nodes and flows/, and the device simulator.
+Starts InfluxDB, an MQTT broker, Node-RED with the EVTwin nodes and flows/, the device simulator, and
+Grafana with our plugins and provisioning/grafana when a grafana binary is on PATH.
 
 Options:
   --no-sim            do not start the simulator (devices of your own publish to the broker)
@@ -38,8 +47,10 @@ Options:
 
 Environment:
   EVTWIN_DATA_DIR           data folder (default .data/ in the repository, git-ignored)
-  EVTWIN_INFLUX_PORT, EVTWIN_MQTT_PORT, EVTWIN_NODE_RED_PORT
-                            fixed ports (0 = any free port); by default 8086, 1883, 1880 unless taken
+  EVTWIN_INFLUX_PORT, EVTWIN_MQTT_PORT, EVTWIN_NODE_RED_PORT, EVTWIN_GRAFANA_PORT
+                            fixed ports (0 = any free port); by default 8086, 1883, 1880, 3000 unless taken
+  EVTWIN_GRAFANA=off        do not start Grafana even when it is installed
+  EVTWIN_SERVICE_TOKEN      Grafana's token for the twin API (default: generated once, <data>/service-token)
   EVTWIN_CREDENTIAL_SECRET  key for Node-RED credentials (default: generated once in the data folder)
   EVTWIN_JWT_SECRET         key for user access tokens (default: generated once, <data>/jwt-secret)
   EVTWIN_MQTT_PASSWORD      the flow's broker password, user evtwin-node-red (default: generated once)
@@ -139,6 +150,7 @@ export async function runStack(argv: string[], repoRoot: string): Promise<number
   let influxd: Service | undefined;
   let broker: Broker | undefined;
   let red: NodeRedHandle | undefined;
+  let grafana: GrafanaHandle | undefined;
   let sim: Simulator | undefined;
   let statsTimer: NodeJS.Timeout | undefined;
   let stopping: Promise<void> | undefined;
@@ -151,6 +163,7 @@ export async function runStack(argv: string[], repoRoot: string): Promise<number
         const s = sim;
         await bounded('simulator', 5000, () => s.stop());
       }
+      if (grafana) await bounded('Grafana', 10000, () => (grafana as GrafanaHandle).stop());
       if (red) await bounded('Node-RED', 15000, () => (red as NodeRedHandle).stop());
       if (broker) await bounded(`${broker.kind}`, 8000, () => (broker as Broker).stop());
       if (influxd) await bounded('influxd', 8000, () => (influxd as Service).stop());
@@ -247,9 +260,13 @@ export async function runStack(argv: string[], repoRoot: string): Promise<number
       EVTWIN_JWT_SECRET: sec.jwtSecret,
       EVTWIN_MQTT_USER: sec.serviceUser,
       EVTWIN_MQTT_PASSWORD: sec.servicePassword,
+      EVTWIN_SERVICE_TOKEN: serviceToken(dataDir),
     });
     // The flow's broker login: credentials that name the env vars above (Node-RED substitutes them).
-    writeFlowCredentials(userDir, flowFile, credentialSecret(userDir));
+    // evtwin-api's service token (Grafana's datasource route and alert webhook send it) the same way.
+    writeFlowCredentials(userDir, flowFile, credentialSecret(userDir), {
+      'evtwin-stack-api': { serviceToken: '${EVTWIN_SERVICE_TOKEN}' },
+    });
     red = await startNodeRed({
       userDir,
       flowFile,
@@ -259,6 +276,38 @@ export async function runStack(argv: string[], repoRoot: string): Promise<number
     });
     const ours = (await red.nodeTypes()).filter((t) => t.startsWith('evtwin-'));
     say(`  Node-RED   ${red.url}  (editor; flow ${relative(repoRoot, flowFile)}; nodes ${ours.join(', ')})`);
+    if (interrupted) return await stopAll().then(() => 0);
+
+    if (process.env.EVTWIN_GRAFANA === 'off') say('  Grafana    off (EVTWIN_GRAFANA=off)');
+    else if (findGrafana()) {
+      const grafanaPort = await choosePort('Grafana', 3000, 'EVTWIN_GRAFANA_PORT');
+      if (grafanaPort.note) say(`  note: ${grafanaPort.note}`);
+      const g = await startGrafana({
+        dataDir: join(dataDir, 'grafana'),
+        repoRoot,
+        port: grafanaPort.port,
+        // Read by provisioning/grafana/*.yaml; no InfluxDB login locally (influxd runs without auth).
+        env: {
+          EVTWIN_NODE_RED_URL: red.url.replace(/\/$/, ''),
+          EVTWIN_SERVICE_TOKEN: serviceToken(dataDir),
+          EVTWIN_INFLUX_URL: influxd.url,
+          EVTWIN_INFLUX_READ_USER: '',
+          EVTWIN_INFLUX_READ_PASSWORD: '',
+        },
+      });
+      if (g) {
+        grafana = g;
+        children.push(g.process);
+        const pwFile = relative(repoRoot, join(dataDir, 'grafana', 'admin-password'));
+        say(
+          `  Grafana    ${g.url}/  (login admin, ` +
+            (g.firstStart
+              ? `password ${g.adminPassword} — shown once, kept in ${pwFile})`
+              : `password in ${pwFile})`),
+        );
+        say(`             ${await syncLocalPermissions(g, process.env.EVTWIN_USERS || usersFile)}`);
+      }
+    } else say(`  ${GRAFANA_MISSING}`);
     if (interrupted) return await stopAll().then(() => 0);
 
     if (args.sim) {

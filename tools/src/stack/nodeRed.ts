@@ -131,6 +131,8 @@ export async function startNodeRed(opts: NodeRedOptions): Promise<NodeRedHandle>
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+  // RED.start() resolves before the flows run: "ready" must mean the flow's HTTP routes answer.
+  const flowsStarted = new Promise<void>((resolve) => RED.events.once('flows:started', () => resolve()));
   try {
     await RED.start();
     started = true;
@@ -142,6 +144,16 @@ export async function startNodeRed(opts: NodeRedOptions): Promise<NodeRedHandle>
           `is ${packageName} built (npm run build) and listed in its package.json "node-red".nodes?`,
       );
     }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      flowsStarted,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`Node-RED did not start the flows of ${opts.flowFile} in 60 s`)),
+          60_000,
+        );
+      }),
+    ]).finally(() => clearTimeout(timer));
   } catch (err) {
     await handle.stop().catch(() => undefined);
     throw err;

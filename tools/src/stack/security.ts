@@ -8,7 +8,6 @@
  *   node-red/<flow>_cred.json  the flow's broker credentials as ${VAR} references, never the secret itself
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
@@ -31,6 +30,7 @@ import {
 import { loadRegistry, updateRegistry } from 'node-red-contrib-evtwin/runtime';
 import { writeBrokerFiles } from '../cli';
 import { assetKey } from '../sim/faults';
+import { userIds } from '../services';
 
 export const SERVICE_USER = 'evtwin-node-red';
 /** The flow's broker config node, whose credentials the stack provides. */
@@ -119,14 +119,23 @@ function jjmAcl(state: RegistryState): string {
   return out.join('\n');
 }
 
-function uidOf(user: string): { uid: number; gid: number } | undefined {
-  try {
-    const uid = Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim());
-    const gid = Number(execFileSync('id', ['-g', user], { encoding: 'utf8' }).trim());
-    return Number.isInteger(uid) && Number.isInteger(gid) ? { uid, gid } : undefined;
-  } catch {
-    return undefined;
-  }
+/**
+ * The stack's Mosquitto passwd and acl: the registry's devices, the flow's service user and the legacy
+ * jjm/ topics. The one writer of both `npm start` (brokerConfig) and docker compose's security-init job
+ * (docker/init-security.js), so the two brokers accept the same clients and topics.
+ */
+export function writeStackBrokerFiles(
+  registryFile: string,
+  brokerDir: string,
+  servicePassword: string,
+): ReturnType<typeof writeBrokerFiles> {
+  const state = loadRegistry(registryFile);
+  return writeBrokerFiles(
+    state,
+    brokerDir,
+    [{ username: SERVICE_USER, hash: mosquittoHash(servicePassword) }],
+    jjmAcl(state),
+  );
 }
 
 /**
@@ -139,16 +148,16 @@ export function brokerConfig(
   sec: StackSecurity,
   brokerDir: string,
 ): { extraConfig: string[]; devices: number; note?: string } {
-  const state = loadRegistry(sec.registryFile);
-  const r = writeBrokerFiles(
-    state,
-    brokerDir,
-    [{ username: sec.serviceUser, hash: mosquittoHash(sec.servicePassword) }],
-    jjmAcl(state),
-  );
-  const extraConfig = [`password_file ${r.passwd}`, `acl_file ${r.acl}`, 'allow_anonymous false'];
+  const r = writeStackBrokerFiles(sec.registryFile, brokerDir, sec.servicePassword);
+  const extraConfig = [
+    `password_file ${r.passwd}`,
+    `acl_file ${r.acl}`,
+    'allow_anonymous false',
+    // Mosquitto's default of 20 unacknowledged QoS 1 messages caps Node-RED's intake (npm run bench).
+    'max_inflight_messages 1000',
+  ];
   let note: string | undefined;
-  const broker = process.getuid?.() === 0 ? uidOf('mosquitto') : undefined;
+  const broker = process.getuid?.() === 0 ? userIds('mosquitto') : undefined;
   if (broker) {
     const blocked = ancestorsNotEnterable(dirname(brokerDir));
     if (blocked.length === 0) {
@@ -183,7 +192,13 @@ function ancestorsNotEnterable(dir: string): string[] {
  * ${EVTWIN_MQTT_USER} / ${EVTWIN_MQTT_PASSWORD}, which Node-RED substitutes from the environment.
  * Other nodes' credentials in the file are kept.
  */
-export function writeFlowCredentials(userDir: string, flowFile: string, credentialSecret: string): void {
+export function writeFlowCredentials(
+  userDir: string,
+  flowFile: string,
+  credentialSecret: string,
+  /** More nodes' credentials (docker compose adds the InfluxDB login as ${VAR} references). */
+  extra: Record<string, Record<string, string>> = {},
+): void {
   const file = join(userDir, `${basename(flowFile, extname(flowFile))}_cred${extname(flowFile)}`);
   const key = createHash('sha256').update(credentialSecret).digest();
   let creds: Record<string, Record<string, string>> = {};
@@ -201,6 +216,7 @@ export function writeFlowCredentials(userDir: string, flowFile: string, credenti
     user: '${EVTWIN_MQTT_USER}',
     password: '${EVTWIN_MQTT_PASSWORD}',
   };
+  for (const [id, c] of Object.entries(extra)) creds[id] = { ...creds[id], ...c };
   const iv = randomBytes(16);
   const c = createCipheriv('aes-256-ctr', key, iv);
   const body = c.update(JSON.stringify(creds), 'utf8', 'base64') + c.final('base64');
