@@ -17,6 +17,7 @@ import {
   type DataFrameDTO,
   type PanelPlugin,
   type PanelProps,
+  type ScopedVars,
   LoadingState,
   ThemeContext,
   createTheme,
@@ -85,6 +86,14 @@ function loadAmd(url: string, moduleUri: string): Promise<PluginModule> {
   });
 }
 
+/** As Grafana's templateSrv for scoped variables: `$name`, `${name}` → the scoped value; others stay. */
+function replaceVariables(text: string, scoped?: ScopedVars): string {
+  return text.replace(/\$\{(\w+)\}|\$(\w+)/g, (m: string, a?: string, b?: string) => {
+    const v = scoped?.[a ?? b ?? '']?.value;
+    return v === undefined || v === null ? m : String(v);
+  });
+}
+
 let plugin: PanelPlugin | undefined;
 let root: Root | undefined;
 let current: RenderRequest | undefined;
@@ -132,7 +141,7 @@ function Panel({ req }: { req: RenderRequest }): React.ReactElement | null {
           eventBus={{} as PanelProps['eventBus']}
           onOptionsChange={() => undefined}
           onFieldConfigChange={() => undefined}
-          replaceVariables={(s: string) => s}
+          replaceVariables={replaceVariables}
           onChangeTimeRange={() => undefined}
         />
       </div>

@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UnsecuredJWT } from 'jose';
-import { parseAssetModel, type Point } from 'node-red-contrib-evtwin';
+import { parseAssetModel, type AssetsResponse, type Point } from 'node-red-contrib-evtwin';
 import { hashPassword } from 'node-red-contrib-evtwin/runtime';
 import { API, DEMO_ASSETS, startApiStack, type ApiStack } from '../src/bench/api';
 
@@ -89,7 +89,7 @@ before(async () => {
       {
         measurement: 'scores',
         tags,
-        fields: { score: 0.1, health: 0.9, failure_risk: 0.05, anomaly: false },
+        fields: { score: 0.1, health: 90, failure_risk: 0.05, anomaly: false }, // health 0..100 as evtwin-score writes it
         ts: NOW - 5000,
       },
       {
@@ -325,6 +325,23 @@ describe('twin API scope matrix', () => {
         }
       });
     }
+
+  it('assets with state: floor position and kind from the asset model, latest health (0..100) and state', async () => {
+    const r = await call('GET', '/assets?site=plant-a&state=1', { as: 'head' });
+    assert.equal(r.status, 200, r.text);
+    const { assets } = r.json as AssetsResponse;
+    const byRef = new Map(assets.map((a) => [a.ref, a]));
+    for (const a of model.assets.filter((x) => x.site === 'plant-a')) {
+      const got = byRef.get(`${a.site}/${a.id}`);
+      assert.ok(got, a.id);
+      assert.ok(a.position, `${a.id} has a position in the demo model`);
+      assert.deepEqual(got.position, a.position);
+      assert.equal(got.kind, a.kind);
+      assert.equal(got.state?.health, 90);
+      assert.equal(typeof got.state?.state, 'number');
+    }
+    assert.deepEqual(byRef.get('plant-a/cnc-02')?.position, { x: 4, y: 0, z: 0 });
+  });
 
   it('grievances: citizens see their own, the lead of the zone sees and resolves, others cannot', async () => {
     const mine = (await call('GET', '/grievances', { as: 'citizen-1' })).json as {

@@ -3,29 +3,33 @@
  * query path against the real twin API: evtwin-api in a real Node-RED over a real, provisioned influxd
  * (tools/src/bench/api.ts startApiStack, the API tests' own fixture).
  *
- * The plugin gets what Grafana gives it: the real @grafana/data and rxjs, and a small host for
- * @grafana/runtime whose backendSrv behaves as Grafana's data proxy: it applies the `api` route of the
- * built plugin.json (URL from jsonData, the service token from secureJsonData) and adds X-Grafana-User
- * (`send_user_header = true`). @grafana/ui is a placeholder: nothing here renders (the editors are
- * covered by jest + React Testing Library in grafana-datasource/src).
+ * The plugin gets what Grafana gives it (tools/src/plugins/datasourceHost.ts): the real @grafana/data and
+ * rxjs, and a @grafana/runtime whose backendSrv behaves as Grafana's data proxy. @grafana/ui is a
+ * placeholder: nothing here renders (the editors are covered by jest + React Testing Library in
+ * grafana-datasource/src).
  *
  * Needs `npm run build -w node-red-nodes` and `npm run build -w grafana-datasource` first.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { runInThisContext } from 'node:vm';
+import { join } from 'node:path';
 import type { Point } from 'node-red-contrib-evtwin';
 import { API, DEMO_ASSETS, startApiStack, type ApiStack } from '../src/bench/api';
+import {
+  DS_DIST as DIST,
+  type GrafanaData,
+  type Observable,
+  type PluginJson,
+  type Rxjs,
+  createDataSource,
+  firstAnswer,
+  grafanaRuntime,
+  queryRequest,
+  readPluginJson,
+} from '../src/plugins/datasourceHost';
 import { freePort } from '../src/services';
-
-const PLUGIN_DIR = resolve(__dirname, '../../grafana-datasource');
-const DIST = join(PLUGIN_DIR, 'dist');
-// The plugin's own dependencies (what Grafana provides it at the versions it was built against).
-const pluginRequire = createRequire(join(PLUGIN_DIR, 'package.json'));
 
 const SERVICE = 'ds-test-service-token-'.padEnd(40, 'x');
 const UID = 'evtwin-test';
@@ -58,12 +62,6 @@ interface Response {
   state?: string;
   key?: string;
 }
-interface Subscription {
-  unsubscribe(): void;
-}
-interface Observable<T> {
-  subscribe(o: { next?: (v: T) => void; error?: (e: unknown) => void; complete?: () => void }): Subscription;
-}
 interface Query {
   refId: string;
   queryType?: string;
@@ -88,22 +86,9 @@ interface DataSourceLike {
   variables: { query(request: unknown): Observable<{ data: { text: string; value: string }[] }> };
   annotations?: unknown;
 }
-interface Plugin {
-  DataSourceClass: new (settings: unknown) => DataSourceLike;
-}
-
-let grafanaData: {
-  dateTime(ms: number): unknown;
-  FieldType: Record<string, string>;
-};
-let rxjs: {
-  firstValueFrom<T>(o: Observable<T>): Promise<T>;
-  Observable: new <T>(f: unknown) => Observable<T>;
-};
-let pluginJson: {
-  id: string;
-  routes: { path: string; url: string; headers?: { name: string; content: string }[] }[];
-};
+let grafanaData: GrafanaData;
+let rxjs: Rxjs;
+let pluginJson: PluginJson;
 
 // ---- Grafana's side ----
 /** Dashboard variables for templateSrv; a list is a multi-value variable. */
@@ -123,145 +108,21 @@ const templateSrv = {
   },
 };
 
-interface ProxyOptions {
-  url: string;
-  method?: string;
-  data?: unknown;
-  headers?: Record<string, string>;
-}
-/** Grafana's data proxy: /api/datasources/proxy/uid/<uid>/<route path>/<rest> → the route's URL + rest. */
-function backendSrvFor(settings: {
-  jsonData: Record<string, string>;
-  secureJsonData: Record<string, string>;
-}) {
-  const render = (t: string): string =>
-    t.replace(/\{\{\s*\.(JsonData|SecureJsonData)\.(\w+)\s*\}\}/g, (_m, where: string, key: string) =>
-      where === 'JsonData' ? (settings.jsonData[key] ?? '') : (settings.secureJsonData[key] ?? ''),
-    );
-  return {
-    fetch(o: ProxyOptions): Observable<unknown> {
-      return new rxjs.Observable<unknown>(
-        (sub: { next(v: unknown): void; error(e: unknown): void; complete(): void }) => {
-          const ac = new AbortController();
-          (async () => {
-            const prefix = `/api/datasources/proxy/uid/${UID}/`;
-            assert.ok(o.url.startsWith(prefix), `the plugin called ${o.url}, not its data proxy`);
-            const proxyPath = o.url.slice(prefix.length);
-            const route = pluginJson.routes.find((r) => proxyPath.startsWith(r.path));
-            if (!route) return { status: 404, statusText: 'Not Found', data: { message: 'no route' } };
-            const headers: Record<string, string> = { ...o.headers };
-            for (const h of route.headers ?? []) headers[h.name] = render(h.content);
-            if (grafanaUser !== undefined) headers['X-Grafana-User'] = grafanaUser;
-            if (o.data !== undefined) headers['Content-Type'] = 'application/json';
-            let res: globalThis.Response;
-            try {
-              res = await fetch(render(route.url) + proxyPath.slice(route.path.length), {
-                method: o.method ?? 'GET',
-                headers,
-                signal: ac.signal,
-                ...(o.data !== undefined ? { body: JSON.stringify(o.data) } : {}),
-              });
-            } catch {
-              // What Grafana answers when the upstream cannot be reached.
-              return { status: 502, statusText: 'Bad Gateway', data: { message: 'Bad Gateway' } };
-            }
-            const text = await res.text();
-            let data: unknown = text;
-            try {
-              data = JSON.parse(text);
-            } catch {
-              /* not JSON: keep the text */
-            }
-            return { status: res.status, statusText: res.statusText, data };
-          })().then(
-            (r) => {
-              if (r.status >= 200 && r.status < 300) {
-                sub.next({
-                  ...r,
-                  ok: true,
-                  config: o,
-                  headers: {},
-                  url: o.url,
-                  redirected: false,
-                  type: 'basic',
-                });
-                sub.complete();
-              } else sub.error({ ...r, config: o }); // a FetchError, as backendSrv throws
-            },
-            (err: unknown) => sub.error(err),
-          );
-          return () => ac.abort();
-        },
-      );
-    },
-  };
-}
-
-function loadPlugin(backendSrv: unknown): Plugin {
-  const code = readFileSync(join(DIST, 'module.js'), 'utf8');
-  const externals: Record<string, unknown> = {
-    '@grafana/data': grafanaData,
-    '@grafana/runtime': { getBackendSrv: () => backendSrv, getTemplateSrv: () => templateSrv },
-    '@grafana/ui': new Proxy({}, { get: () => () => null }),
-    react: pluginRequire('react'),
-    rxjs,
-    module: { uri: `/public/plugins/${pluginJson.id}/module.js` },
-  };
-  let plugin: Plugin | undefined;
-  const define = (deps: string[], factory: (...mods: unknown[]) => { plugin: Plugin }): void => {
-    for (const d of deps) assert.ok(d in externals, `module.js needs the external ${d}`);
-    plugin = factory(...deps.map((d) => externals[d])).plugin;
-  };
-  (
-    runInThisContext(`(function (define) {${code}\n})`, { filename: join(DIST, 'module.js') }) as (
-      d: typeof define,
-    ) => void
-  )(define);
-  assert.ok(plugin, 'module.js defined no plugin');
-  return plugin;
-}
-
 /** A datasource instance as Grafana creates it from the saved settings. */
 function dataSource(o: { token?: string; url?: string } = {}): DataSourceLike {
-  const jsonData = { url: o.url ?? stack.red.url.replace(/\/$/, '') };
-  const secureJsonData = { serviceToken: o.token ?? SERVICE };
-  const plugin = loadPlugin(backendSrvFor({ jsonData, secureJsonData }));
-  return new plugin.DataSourceClass({
-    id: 1,
+  return createDataSource<DataSourceLike>({
     uid: UID,
-    type: pluginJson.id,
-    name: 'EVTwin',
-    access: 'proxy',
-    url: `/api/datasources/proxy/uid/${UID}`,
-    jsonData,
-    meta: pluginJson,
-    readOnly: false,
+    url: o.url ?? stack.red.url,
+    token: o.token ?? SERVICE,
+    user: () => grafanaUser,
+    templateSrv,
   });
 }
 
-let reqSeq = 0;
-function request(targets: Query[], from: number, to: number, rawTo: string = String(to)) {
-  return {
-    requestId: `q${++reqSeq}`,
-    app: 'dashboard',
-    timezone: 'utc',
-    interval: '1s',
-    intervalMs: 1000,
-    maxDataPoints: 1000,
-    range: {
-      from: grafanaData.dateTime(from),
-      to: grafanaData.dateTime(to),
-      raw: { from: String(from), to: rawTo },
-    },
-    scopedVars: {},
-    targets,
-    startTime: Date.now(),
-  };
-}
+const request = queryRequest;
 
 async function run(ds: DataSourceLike, targets: Query[], from = T0, to = T1): Promise<Response> {
-  const out = ds.query(request(targets, from, to));
-  return 'subscribe' in out ? rxjs.firstValueFrom(out) : out;
+  return firstAnswer(ds.query(queryRequest(targets, from, to)));
 }
 
 const field = (f: Frame, name: string): Field => {
@@ -298,27 +159,8 @@ const BASE: Record<string, number> = {
 before(async () => {
   for (const f of ['module.js', 'plugin.json'])
     assert.ok(existsSync(join(DIST, f)), `${f} missing: run npm run build -w grafana-datasource`);
-  pluginJson = JSON.parse(readFileSync(join(DIST, 'plugin.json'), 'utf8')) as typeof pluginJson;
-  // @grafana/data expects a browser: give it jsdom's window, as jest does for the plugin's unit tests.
-  const { JSDOM } = pluginRequire('jsdom') as {
-    JSDOM: new (html: string, o: { url: string }) => { window: Record<string, unknown> };
-  };
-  const { window } = new JSDOM('<!doctype html><html><head></head><body></body></html>', {
-    url: 'http://grafana.local/',
-  });
-  const g = globalThis as Record<string, unknown>;
-  for (const k of [
-    'window',
-    'document',
-    'localStorage',
-    'HTMLElement',
-    'Element',
-    'Node',
-    'getComputedStyle',
-  ])
-    if (g[k] === undefined) g[k] = window[k];
-  grafanaData = pluginRequire('@grafana/data') as typeof grafanaData;
-  rxjs = pluginRequire('rxjs') as typeof rxjs;
+  pluginJson = readPluginJson();
+  ({ grafanaData, rxjs } = grafanaRuntime());
 
   const usersFile = join(dir, 'users.yaml');
   writeFileSync(
@@ -360,7 +202,7 @@ before(async () => {
       {
         measurement: 'scores',
         tags,
-        fields: { score: 0.2, health: 0.8, failure_risk: 0.1, anomaly: false },
+        fields: { score: 0.2, health: 80, failure_risk: 0.1, anomaly: false }, // 0..100 as evtwin-score writes it
         ts: T1 - 5000,
       },
       {
@@ -525,7 +367,7 @@ describe('built datasource: queries against the real API', () => {
     assert.deepEqual(field(latest, 'asset').values, ['cnc-01']);
     assert.equal(field(latest, 'power').values[0], (BASE['plant-a/cnc-01'] ?? NaN) + 29);
     assert.equal(field(latest, 'power').config.unit, 'kwatt');
-    assert.equal(field(latest, 'health').values[0], 0.8);
+    assert.equal(field(latest, 'health').values[0], 80);
     assert.equal(field(latest, 'time').type, 'time');
     assert.match(field(latest, 'asset').config.links?.[0]?.url ?? '', /\/d\/evtwin-device\?var-site=/);
 
@@ -546,7 +388,16 @@ describe('built datasource: queries against the real API', () => {
 
     const assets = one('assets');
     assert.deepEqual(field(assets, 'asset').values, ['robot-01', 'robot-02']);
-    assert.equal(field(assets, 'health').values[0], 0.8);
+    assert.equal(field(assets, 'health').values[0], 80);
+    // Floor positions of the asset model (provisioning/evtwin/assets.yaml: robots at y = 6).
+    assert.deepEqual(
+      ['x', 'y', 'z'].map((n) => field(assets, n).values),
+      [
+        [0, 4],
+        [6, 6],
+        [0, 0],
+      ],
+    );
     assert.equal(field(assets, 'health').config.unit, 'percent');
 
     const chargers = one('chargers');
@@ -641,7 +492,7 @@ describe('built datasource: queries against the real API', () => {
     const marker = 4242.5;
     const seen: Response[] = [];
     let writeStarted = 0;
-    let sub: Subscription | undefined;
+    let sub: { unsubscribe(): void } | undefined;
     // The interval never ends on its own: unsubscribe whatever happens, or the test process lives on.
     const latency = await new Promise<number>((done, fail) => {
       const timeout = setTimeout(() => fail(new Error('the new reading never showed')), 8000);

@@ -12,28 +12,19 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 // The page's window.evtwin (declared there, global).
 import type {} from '../../grafana-panel/harness/api';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import type { Asset } from 'node-red-contrib-evtwin';
 import { startInfluxd, type Service } from '../src/services';
 import { loadAssets } from '../src/sim';
+import { CHROMIUM_PATH, launchChromium } from '../src/plugins/browser';
 import { type Harness, startHarness } from '../src/plugins/harness';
-import { sampleBeacons } from '../src/plugins/pixels';
+import { type ColourBox, countPixels, sampleBeacons } from '../src/plugins/pixels';
 import { type FrameDTO, assetFrame, latestFrames, simulateIntoInflux } from '../src/plugins/panelData';
+import { withField } from './helpers/frames';
 
 const REPO = join(__dirname, '..', '..');
 const ARTIFACTS = join(REPO, 'test-artifacts');
 const MODULE = join(REPO, 'grafana-panel', 'dist', 'module.js');
-export const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--enable-unsafe-swiftshader',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
-
 type RGB = [number, number, number];
 const hex = (h: string): RGB => {
   const m = /^#?([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})/i.exec(h);
@@ -61,6 +52,49 @@ function expectedColours(frames: FrameDTO[], palette: Record<string, string>): M
   });
   return out;
 }
+
+/**
+ * A tiny valid glTF 2.0: a 1 x 2 x 1 box in unlit magenta (KHR_materials_unlit), its buffer embedded as
+ * base64. No procedural model has that colour, so its pixels show that the file was loaded and drawn.
+ */
+export function magentaBoxGltf(): string {
+  const positions = new Float32Array([
+    0, 0, 0, 1, 0, 0, 1, 2, 0, 0, 2, 0, 0, 0, 1, 1, 0, 1, 1, 2, 1, 0, 2, 1,
+  ]);
+  // prettier-ignore
+  const indices = new Uint16Array([0,2,1, 0,3,2, 4,5,6, 4,6,7, 0,1,5, 0,5,4, 3,7,6, 3,6,2, 0,4,7, 0,7,3, 1,2,6, 1,6,5]);
+  const bin = Buffer.concat([Buffer.from(positions.buffer), Buffer.from(indices.buffer)]);
+  return JSON.stringify({
+    asset: { version: '2.0', generator: 'evtwin panel-render.test.ts' },
+    extensionsUsed: ['KHR_materials_unlit'],
+    scene: 0,
+    scenes: [{ nodes: [0] }],
+    nodes: [{ mesh: 0, name: 'test-box' }],
+    meshes: [{ primitives: [{ attributes: { POSITION: 0 }, indices: 1, material: 0 }] }],
+    materials: [
+      {
+        pbrMetallicRoughness: { baseColorFactor: [1, 0, 1, 1], metallicFactor: 0, roughnessFactor: 1 },
+        extensions: { KHR_materials_unlit: {} },
+        doubleSided: true,
+      },
+    ],
+    buffers: [
+      { byteLength: bin.length, uri: `data:application/octet-stream;base64,${bin.toString('base64')}` },
+    ],
+    bufferViews: [
+      { buffer: 0, byteOffset: 0, byteLength: positions.byteLength, target: 34962 },
+      { buffer: 0, byteOffset: positions.byteLength, byteLength: indices.byteLength, target: 34963 },
+    ],
+    accessors: [
+      { bufferView: 0, componentType: 5126, count: 8, type: 'VEC3', min: [0, 0, 0], max: [1, 2, 1] },
+      { bufferView: 1, componentType: 5123, count: indices.length, type: 'SCALAR' },
+    ],
+  });
+}
+const GLTF_PATH = '/public/plugins/evtwin-twin-panel/models/test-box.gltf';
+
+/** Clearly magenta (the test glTF's colour): red and blue above 150, green below 90. */
+const MAGENTA: ColourBox = { min: [151, 0, 151], max: [255, 89, 255] };
 
 async function renderPanel(
   page: Page,
@@ -90,7 +124,7 @@ describe('panel rendering in headless Chromium (built dist/module.js)', { timeou
       existsSync(MODULE),
       `build the panel first: npm run build -w grafana-panel (${MODULE} missing)`,
     );
-    assert.ok(existsSync('/usr/bin/chromium'), 'Chromium missing: apt-get install -y chromium');
+    assert.ok(existsSync(CHROMIUM_PATH), 'Chromium missing: apt-get install -y chromium');
     mkdirSync(ARTIFACTS, { recursive: true });
     influx = await startInfluxd();
     assets = loadAssets(join(REPO, 'provisioning', 'evtwin', 'assets.yaml'));
@@ -105,8 +139,8 @@ describe('panel rendering in headless Chromium (built dist/module.js)', { timeou
     const plant = assets.filter((a) => a.site === 'plant-a');
     plantFrames = [...(await latestFrames(influx.url, `site = 'plant-a'`)), assetFrame(plant)];
     allFrames = [...(await latestFrames(influx.url)), assetFrame(assets)];
-    harness = await startHarness();
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    harness = await startHarness({ files: { [GLTF_PATH]: magentaBoxGltf() } });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1000, height: 600 } });
     // tsx compiles the page functions below with esbuild's keepNames helper; give the page one.
     await page.addInitScript('window.__name = (f) => f');
@@ -222,6 +256,68 @@ describe('panel rendering in headless Chromium (built dist/module.js)', { timeou
     );
     assert.equal((await page.evaluate(() => window.evtwin.search()))['var-asset'], 'cp-02');
     await page.locator('#panel').screenshot({ path: join(ARTIFACTS, 'panel-map-popup.png') });
+  });
+
+  it('draws a glTF model per kind from the plugin folder, and says when one does not load', async () => {
+    const none = { cnc: '', robot: '', sensor: '', charger: '', generic: '' };
+    await renderPanel(page, plantFrames, { mode: '3d', models: none });
+    await page.waitForSelector('#panel [data-rendered="1"]');
+    await page.waitForTimeout(300);
+    const before = await countPixels(page, MAGENTA);
+    // Relative: resolved against the plugin's public folder, as in Grafana.
+    await renderPanel(page, plantFrames, {
+      mode: '3d',
+      models: { ...none, cnc: 'models/test-box.gltf', robot: 'models/missing.gltf' },
+    });
+    await page.waitForSelector('#panel [data-rendered="1"]');
+    await page.waitForFunction(() =>
+      (document.querySelector('[data-testid="evtwin-hints"]')?.textContent ?? '').includes('missing.gltf'),
+    );
+    await page.waitForTimeout(500);
+    const after = await countPixels(page, MAGENTA);
+    await page.locator('#panel').screenshot({ path: join(ARTIFACTS, 'panel-3d-gltf.png') });
+    assert.equal(before, 0, 'no magenta without the model');
+    // Three CNC machines drawn as the magenta box: thousands of pixels at 960 x 560.
+    assert.ok(after > 1500, `magenta pixels with the glTF: ${after}`);
+    const hints = await page.locator('[data-testid="evtwin-hints"]').innerText();
+    assert.match(hints, /Model for robot \(models\/missing\.gltf\) did not load/);
+    assert.doesNotMatch(hints, /test-box/);
+    // The beacons still carry the status colours over the loaded model.
+    const wanted = Object.fromEntries(expectedColours(plantFrames, dark));
+    const { samples } = await sampleBeacons(page, wanted);
+    for (const x of samples) assert.ok(x.distance < 40, `${x.key}: rgb(${x.best.join(',')})`);
+  });
+
+  it('follows the data link of the asset clicked on the floor', async () => {
+    // The asset field's link, as a dashboard's field config or the evtwin datasource gives it.
+    const linked = withField(plantFrames, 'assets', 'asset', (fl) => ({
+      ...fl,
+      config: {
+        links: [{ title: 'Asset detail', url: '/d/evtwin-device?var-site=${site}&var-asset=${asset}' }],
+      },
+    }));
+    await renderPanel(page, linked, { mode: '3d', clickAction: 'link' });
+    await page.waitForSelector('#panel [data-rendered="1"]');
+    await page.waitForTimeout(200);
+    const box = await page.locator('#panel [data-asset="plant-a/robot-01"]').boundingBox();
+    assert.ok(box);
+    await page.mouse.move(box.x, box.y + 2);
+    await page.mouse.down();
+    await page.mouse.up();
+    await page.waitForFunction(() => location.pathname === '/d/evtwin-device');
+    const where = await page.evaluate(() => ({ path: location.pathname, search: window.evtwin.search() }));
+    assert.deepEqual(where, {
+      path: '/d/evtwin-device',
+      search: { 'var-site': 'plant-a', 'var-asset': 'robot-01' },
+    });
+    // A drag (orbit) is not a click: nothing is followed.
+    await page.evaluate(() => history.replaceState(null, '', '/'));
+    await page.mouse.move(box.x, box.y + 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + 40, box.y + 30, { steps: 4 });
+    await page.mouse.up();
+    await page.waitForTimeout(200);
+    assert.equal(await page.evaluate(() => location.pathname), '/');
   });
 
   it('explains empty, wrong-shaped and partial data instead of a blank panel', async () => {

@@ -27,7 +27,8 @@ async function cli(argv: string[]): Promise<{ code: number; out: string; err: st
 
 function runBin(
   args: string[],
-  opts: { interruptAfterMs?: number } = {},
+  /** interruptWhen: send SIGINT once this holds (polled), i.e. once the simulator is publishing. */
+  opts: { interruptWhen?: () => boolean } = {},
 ): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -36,10 +37,20 @@ function runBin(
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
     const kill = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    if (opts.interruptAfterMs !== undefined) setTimeout(() => child.kill('SIGINT'), opts.interruptAfterMs);
+    const when = opts.interruptWhen;
+    const poll =
+      when === undefined
+        ? undefined
+        : setInterval(() => {
+            if (!when()) return;
+            clearInterval(poll);
+            // A little more publishing after the first readings, then Ctrl-C.
+            setTimeout(() => child.kill('SIGINT'), 300);
+          }, 50);
     child.on('error', reject);
     child.on('exit', (code) => {
       clearTimeout(kill);
+      clearInterval(poll);
       resolve({ code, out, err });
     });
   });
@@ -194,16 +205,19 @@ describe('evtwin-sim command against Mosquitto', () => {
   });
 
   it('runs until Ctrl-C, then disconnects and prints the summary (exit 0)', async () => {
-    // Generous: under load the process alone can take a second to start.
+    // Interrupt once readings arrive: under load the process alone can take seconds to start, and a
+    // signal before its handler is installed would kill it (no summary, no exit 0).
+    const before = got.length;
     const r = await runBin(['--url', broker.url, '--devices', '4', '--rate', '20', '--quiet'], {
-      interruptAfterMs: 3000,
+      interruptWhen: () => got.length > before,
     });
     assert.equal(r.code, 0, r.err);
     assert.equal(r.out, '', '--quiet prints nothing');
     await sleep(200);
     assert.ok(got.length > 0, `${got.length} readings before the interrupt`);
+    const before2 = got.length;
     const r2 = await runBin(['--url', broker.url, '--devices', '4', '--rate', '20'], {
-      interruptAfterMs: 1500,
+      interruptWhen: () => got.length > before2,
     });
     assert.equal(r2.code, 0, r2.err);
     assert.match(r2.out, /evtwin-sim: stopped: 4 devices, \d+ readings acknowledged/);

@@ -321,6 +321,22 @@ describe('faults', () => {
     }
   });
 
+  it('a fault given to every device hits only the asset it names (one fleet-wide list is safe)', () => {
+    const spec: FaultSpec = { type: 'high_temperature', asset: 'cnc-02', startS: 0, durationS: 600 };
+    for (const id of ['cnc-01', 'cnc-02']) {
+      const hot = run(asset(id), 600, { faults: [spec] });
+      const base = run(asset(id), 600).readings;
+      const temp = (r: SimReading[]): number => Math.max(...r.map((x) => x.values.temperature ?? 0));
+      if (id === 'cnc-02') {
+        assert.equal(hot.labels.length, 1);
+        assert.ok(temp(hot.readings) > temp(base) + 20, `${temp(hot.readings)} vs ${temp(base)}`);
+      } else {
+        assert.deepEqual(hot.labels, []);
+        assert.deepEqual(hot.readings, base);
+      }
+    }
+  });
+
   it('parses fault specs and refuses bad ones with a reason', () => {
     assert.deepEqual(parseFaultSpec('leak:flow-01:60:120'), {
       type: 'leak',

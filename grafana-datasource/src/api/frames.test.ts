@@ -55,7 +55,7 @@ describe('frames from API answers', () => {
             asset: 'a',
             ts: 5,
             values: { power: 2, temperature: null },
-            health: 0.9,
+            health: 90,
             failureRisk: 0.1,
           },
         ],
@@ -68,6 +68,51 @@ describe('frames from API answers', () => {
     expect(byName.temperature.config.unit).toBe('celsius');
     expect(byName.health.config.unit).toBe('percent');
     expect(byName.asset.config.links?.[0].url).toContain('var-asset=${__data.fields.asset}');
+  });
+
+  it('assets: floor position (x, y, z) and location per asset, empty where the model has none', () => {
+    const base = { metrics: { power: 'kW' }, bounds: {} };
+    const [f] = toFrames({
+      refId: 'F',
+      queryType: 'assets',
+      assets: [
+        {
+          ...base,
+          ref: 'plant-a/cnc-02',
+          id: 'cnc-02',
+          site: 'plant-a',
+          kind: 'cnc',
+          name: 'CNC 2',
+          position: { x: 4, y: 0, z: 1.5 },
+          state: { lastSeen: 9, health: 42, failureRisk: 0.3, state: 3 },
+        },
+        {
+          ...base,
+          ref: 'hub/cp-01',
+          id: 'cp-01',
+          site: 'hub',
+          kind: 'charger',
+          name: 'CP 1',
+          location: { lat: 52.5, lon: 13.4 },
+        },
+      ],
+    });
+    const byName = Object.fromEntries(f.fields.map((x) => [x.name, x]));
+    expect([byName.x.values, byName.y.values, byName.z.values]).toEqual([
+      [4, null],
+      [0, null],
+      [1.5, null],
+    ]);
+    expect(byName.x).toMatchObject({ type: FieldType.number, config: { unit: 'lengthm' } });
+    expect([byName.lat.values, byName.lon.values]).toEqual([
+      [null, 52.5],
+      [null, 13.4],
+    ]);
+    expect([byName.kind.values, byName.health.values, byName.state.values]).toEqual([
+      ['cnc', 'charger'],
+      [42, null],
+      [3, null],
+    ]);
   });
 
   it('annotations: the fields Grafana reads annotations from', () => {

@@ -465,6 +465,22 @@ export function assetsFrame(refId: string, assets: TwinAsset[]): DataFrame {
       'lon',
       assets.map((a) => a.location?.lon),
     ),
+    // Floor position from the asset model (metres): where the 3D panel places the asset.
+    num(
+      'x',
+      assets.map((a) => a.position?.x),
+      'lengthm',
+    ),
+    num(
+      'y',
+      assets.map((a) => a.position?.y),
+      'lengthm',
+    ),
+    num(
+      'z',
+      assets.map((a) => a.position?.z),
+      'lengthm',
+    ),
     str(
       'metrics',
       assets.map((a) => Object.keys(a.metrics).join(', ')),

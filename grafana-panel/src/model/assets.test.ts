@@ -1,7 +1,7 @@
 import { FieldType, ThresholdsMode, createTheme, toDataFrame } from '@grafana/data';
 import { DEFAULT_MAPPING, type FieldMapping } from '../types';
 import { buildModel, type BuildOptions } from './assets';
-import { labelValues } from './format';
+import { formatValue, labelValues } from './format';
 import { statusLevel } from './status';
 
 const opts = (o: Partial<BuildOptions> = {}): BuildOptions => ({
@@ -207,6 +207,12 @@ describe('status and labels', () => {
     const [, c2] = buildModel([evtwinAssets], opts()).assets;
     if (!c2) throw new Error('no asset');
     expect(labelValues(c2, '')).toEqual(['health 42']);
-    expect(labelValues(c2, 'temperature, missing')).toEqual(['temperature 88.4 celsius']);
+    // Grafana unit ids are shown as Grafana shows them, not as the id.
+    expect(labelValues(c2, 'temperature, missing')).toEqual(['temperature 88.4 °C']);
+    expect([
+      formatValue(8.754, 'kwatt'),
+      formatValue(99.1, 'percent'),
+      formatValue(3.5, 'suffix:L/s'),
+    ]).toEqual(['8.75 kW', '99.1%', '3.50 L/s']);
   });
 });

@@ -319,6 +319,9 @@ function tableRows(frame: DataFrame, roles: RoleFields, accFor: (id: string, sit
   for (const [role, f] of Object.entries(roles) as [FieldRole, Field][]) roleOf.set(f, role);
   const assetField = roles.asset;
   if (!assetField) return;
+  // A click follows the first data link of the asset's source frame: prefer a frame that has links
+  // (the evtwin Assets frame) over one that has none (an InfluxDB table queried beside it).
+  const linked = frame.fields.some((f) => (f.config.links?.length ?? 0) > 0);
   for (let row = 0; row < frame.length; row++) {
     const id = toText(assetField.values[row]);
     if (!id) continue;
@@ -331,6 +334,8 @@ function tableRows(frame: DataFrame, roles: RoleFields, accFor: (id: string, sit
       if (roles.time) a.time = t;
       if (!a.source) a.source = { frame, row };
     }
+    if (linked && a.source && !a.source.frame.fields.some((f) => (f.config.links?.length ?? 0) > 0))
+      a.source = { frame, row };
     const text = (r: FieldRole): string | undefined => {
       const f = roles[r];
       return f ? (toText(f.values[row]) ?? undefined) : undefined;

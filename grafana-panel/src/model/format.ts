@@ -1,4 +1,5 @@
 /** Text shown for values in labels, tooltips and popups. */
+import { formattedValueToString, getValueFormat } from '@grafana/data';
 import type { AssetView } from './assets';
 
 export function formatNumber(v: number): string {
@@ -8,9 +9,12 @@ export function formatNumber(v: number): string {
   return a >= 100 ? v.toFixed(0) : a >= 10 ? v.toFixed(1) : v.toFixed(2);
 }
 
+/** A value in its Grafana unit (`celsius` → °C, `kwatt` → kW, `suffix:L/s` → L/s), as Grafana's panels show it. */
 export function formatValue(v: number, unit?: string): string {
-  const u = unit && unit !== 'none' && unit !== 'short' ? (unit === 'percent' ? '%' : ` ${unit}`) : '';
-  return `${formatNumber(v)}${u}`;
+  if (!unit || unit === 'none' || unit === 'short') return formatNumber(v);
+  const a = Math.abs(v);
+  const decimals = Number.isInteger(v) ? 0 : a >= 100 ? 0 : a >= 10 ? 1 : 2;
+  return formattedValueToString(getValueFormat(unit)(v, decimals));
 }
 
 /** Label lines: the listed fields (comma-separated), or the colour field's value. */

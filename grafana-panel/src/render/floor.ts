@@ -516,17 +516,45 @@ export class FloorScene {
 
   private fitCamera(): void {
     const { min, max } = this.extent();
-    const key = `${min.x},${min.z},${max.x},${max.z}`;
+    // The highest beacon: a tall glTF model must stay in view, beacon and label included.
+    const beaconY = new Map<Shape, number>();
+    let top = 0;
+    for (const a of this.assets) {
+      let y = beaconY.get(a.shape);
+      if (y === undefined) beaconY.set(a.shape, (y = this.beaconFor(a).y));
+      top = Math.max(top, (a.position?.z ?? 0) + y);
+    }
+    const key = `${min.x},${min.z},${max.x},${max.z},${top.toFixed(2)}`;
     this.buildFloor();
     if (key === this.fitted) return;
     this.fitted = key;
-    const c = new THREE.Vector3((min.x + max.x) / 2, 0.8, (min.z + max.z) / 2);
-    const span = Math.max(max.x - min.x + 5, (max.z - min.z + 5) * Math.max(1, this.camera.aspect * 0.8), 8);
-    const dist =
+    const c = new THREE.Vector3((min.x + max.x) / 2, Math.max(0.8, top * 0.3), (min.z + max.z) / 2);
+    const span = Math.max(
+      max.x - min.x + 5,
+      (max.z - min.z + 5) * Math.max(1, this.camera.aspect * 0.8),
+      top * 1.6 + 2,
+      8,
+    );
+    let dist =
       span /
       (2 * Math.tan(THREE.MathUtils.degToRad(this.camera.fov / 2))) /
       Math.max(0.6, Math.min(this.camera.aspect, 1.6));
-    this.camera.position.set(c.x + dist * 0.18, c.y + dist * 0.62, c.z + dist * 0.82);
+    const place = (): void => {
+      this.camera.position.set(c.x + dist * 0.18, c.y + dist * 0.62, c.z + dist * 0.82);
+      this.camera.lookAt(c);
+      this.camera.updateMatrixWorld();
+    };
+    place();
+    // Tall (glTF) models in the back row can still reach past the top edge: back off until their beacons show.
+    if (top > 3) {
+      this.camera.updateProjectionMatrix();
+      const v = new THREE.Vector3();
+      for (let i = 0; i < 10; i++) {
+        if (![min.x, max.x].some((x) => v.set(x, top + 0.6, min.z).project(this.camera).y > 0.8)) break;
+        dist *= 1.15;
+        place();
+      }
+    }
     this.camera.near = Math.max(0.05, dist / 200);
     this.camera.far = dist * 20 + 100;
     this.camera.updateProjectionMatrix();

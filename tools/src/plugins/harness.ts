@@ -40,6 +40,8 @@ export interface HarnessOptions {
   port?: number;
   /** Frames served at /frames.json (the preview page renders them). */
   frames?: (query: URLSearchParams) => unknown;
+  /** Extra files by URL path (e.g. a test's glTF under /public/plugins/<id>/models/), served before the plugins'. */
+  files?: Record<string, string | Buffer>;
 }
 
 /** esbuild bundle of host.tsx; production React so that timings resemble Grafana's. */
@@ -117,6 +119,9 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
         : send(404, 'text/plain', 'no frames');
     const t = /^\/tiles\/(\d+)\/(\d+)\/(\d+)\.svg$/.exec(url.pathname);
     if (t) return send(200, TYPES['.svg'] ?? '', tile(t[1] ?? '', t[2] ?? '', t[3] ?? ''));
+    const extra = opts.files?.[url.pathname];
+    if (extra !== undefined)
+      return send(200, TYPES[extname(url.pathname)] ?? 'application/octet-stream', extra);
     const p = /^\/public\/plugins\/([a-z0-9-]+)\/(.+)$/.exec(url.pathname);
     const dir = p ? PLUGIN_DIRS[p[1] ?? ''] : undefined;
     if (p && dir) {

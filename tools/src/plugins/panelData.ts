@@ -13,7 +13,7 @@ import {
   readingToPoint,
   scorePoint,
 } from 'node-red-contrib-evtwin';
-import { DeviceSim, type FaultSpec, Rng } from '../sim';
+import { DeviceSim, type FaultSpec, Rng, resolveFaults } from '../sim';
 
 /** The subset of Grafana's DataFrameDTO that toDataFrame() takes. */
 export interface FrameDTO {
@@ -66,6 +66,7 @@ export async function simulateIntoInflux(
   const start = Date.now() - opts.seconds * 1000;
   const scorer = new Scorer();
   const points: Point[] = [];
+  resolveFaults(opts.faults ?? [], assets); // a misspelt asset is an error, not a fault that never happens
   for (const a of assets) {
     const sim = new DeviceSim(a, {
       rate: 1,

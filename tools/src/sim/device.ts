@@ -8,6 +8,7 @@ import {
   DEFAULT_RANDOM_FAULT_DURATION_S,
   DeviceFaults,
   assetKey,
+  specNames,
   type ActiveFault,
   type FaultLabel,
   type FaultSpec,
@@ -28,7 +29,7 @@ export interface DeviceOptions {
   rate: number;
   /** Simulated epoch ms of the simulation start. */
   startTs: number;
-  /** Scheduled faults of this device (see resolveFaults). */
+  /** Scheduled faults; only those whose ASSET names this device apply (see resolveFaults, specNames). */
   faults?: readonly FaultSpec[];
   /** Probability per simulated minute that a random fault begins. */
   faultRate?: number;
@@ -69,9 +70,10 @@ export class DeviceSim {
       opts.faultRate && opts.faultRate > 0
         ? { ratePerMinute: opts.faultRate, durationS: opts.faultDurationS ?? DEFAULT_RANDOM_FAULT_DURATION_S }
         : undefined;
+    // A fleet-wide list is easy to pass to every device: a fault must still hit only the asset it names.
     this.faults = new DeviceFaults(
       asset,
-      opts.faults ?? [],
+      (opts.faults ?? []).filter((s) => specNames(s, asset)),
       this.startTs,
       new Rng(opts.seed, this.key, 'faults'),
       random,

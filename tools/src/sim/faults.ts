@@ -80,6 +80,14 @@ export function parseFaultSpec(text: string): FaultSpec {
 
 export const assetKey = (a: Pick<Asset, 'site' | 'id'>): string => `${a.site}/${a.id}`;
 
+/** Whether a spec's ASSET names this asset (`*` names every asset of a kind the fault fits). */
+export const specNames = (spec: FaultSpec, a: Asset): boolean =>
+  spec.asset === '*'
+    ? faultAppliesTo(spec.type, a.kind)
+    : spec.asset.includes('/')
+      ? assetKey(a) === spec.asset
+      : a.id === spec.asset;
+
 /**
  * Which scheduled faults each asset gets. Throws when a spec names no asset, an ambiguous id, or an asset
  * of a kind the fault does not fit (a leak on a CNC machine is a mistake, not a no-op).
@@ -104,9 +112,7 @@ export function resolveFaults(
       fits.forEach((a) => add(a, spec));
       continue;
     }
-    const matches = assets.filter((a) =>
-      spec.asset.includes('/') ? assetKey(a) === spec.asset : a.id === spec.asset,
-    );
+    const matches = assets.filter((a) => specNames(spec, a));
     if (matches.length === 0) throw new FaultSpecError(`fault ${spec.type}:${spec.asset}: no such asset`);
     if (matches.length > 1) {
       throw new FaultSpecError(
