@@ -3,8 +3,8 @@
  * bound to 127.0.0.1 on free ports with their own data directories. Only processes started here are
  * ever stopped, by their pid.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chownSync, mkdirSync, mkdtempSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -139,11 +139,34 @@ export const INFLUXD_MISSING =
 export const MOSQUITTO_MISSING =
   'Mosquitto is not installed. On Debian/Ubuntu: sudo apt-get install -y mosquitto mosquitto-clients';
 
+/**
+ * A port found free can be taken by another process before the service binds it (parallel test runs,
+ * benchmarks): on "address already in use" try again with newly chosen ports.
+ */
+async function retryOnPortClash(attempt: () => Promise<Service>): Promise<Service> {
+  for (let i = 1; ; i++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (i >= 4 || !/address already in use/i.test((err as Error).message)) throw err;
+    }
+  }
+}
+
 /** Start Debian's influxd (1.x) on 127.0.0.1 with its own config, data and a free port. */
 export async function startInfluxd(opts: ServiceOptions = {}): Promise<Service> {
   const bin = findExecutable('influxd');
   if (!bin) throw new Error(INFLUXD_MISSING);
   const { dir, keep } = dataDirFor('influxd', opts);
+  return retryOnPortClash(() => launchInfluxd(bin, dir, keep, opts));
+}
+
+async function launchInfluxd(
+  bin: string,
+  dir: string,
+  keep: boolean,
+  opts: ServiceOptions,
+): Promise<Service> {
   const port = opts.port ?? (await freePort());
   const backupPort = await freePort();
   const conf = join(dir, 'influxd.conf');
@@ -193,6 +216,27 @@ export async function startInfluxd(opts: ServiceOptions = {}): Promise<Service> 
   });
 }
 
+/**
+ * Started as root, Mosquitto drops to user "mosquitto" and then cannot write its persistence file into a
+ * root-owned 0700 folder: it would lose its queues on restart without a word. The folder is handed to
+ * that user (when it exists; otherwise the broker keeps running as root and can write it).
+ */
+function giveToMosquittoUser(dir: string): void {
+  const ids = process.getuid?.() === 0 ? userIds('mosquitto') : undefined;
+  if (ids) chownSync(dir, ids.uid, ids.gid);
+}
+
+/** uid and gid of a system user, or undefined when it does not exist. */
+export function userIds(user: string): { uid: number; gid: number } | undefined {
+  try {
+    const uid = Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim());
+    const gid = Number(execFileSync('id', ['-g', user], { encoding: 'utf8' }).trim());
+    return Number.isInteger(uid) && Number.isInteger(gid) ? { uid, gid } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Start Mosquitto on 127.0.0.1 with a free port (MQTT v5, shared subscriptions). */
 export async function startMosquitto(
   opts: ServiceOptions & { extraConfig?: string[] } = {},
@@ -200,6 +244,16 @@ export async function startMosquitto(
   const bin = findExecutable('mosquitto');
   if (!bin) throw new Error(MOSQUITTO_MISSING);
   const { dir, keep } = dataDirFor('mosquitto', opts);
+  giveToMosquittoUser(dir);
+  return retryOnPortClash(() => launchMosquitto(bin, dir, keep, opts));
+}
+
+async function launchMosquitto(
+  bin: string,
+  dir: string,
+  keep: boolean,
+  opts: ServiceOptions & { extraConfig?: string[] },
+): Promise<Service> {
   const port = opts.port ?? (await freePort());
   const conf = join(dir, 'mosquitto.conf');
   writeFileSync(

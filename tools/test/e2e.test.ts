@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt from 'mqtt';
 import helper from 'node-red-node-test-helper';
 import type { Asset } from 'node-red-contrib-evtwin';
+import { mqttBrokerNode, mqttInNode } from '../src/flowNodes';
 import { startInfluxd, startMosquitto, type Service } from '../src/services';
 import { loadAssets, startSimulator } from '../src/sim';
 
@@ -132,32 +133,9 @@ describe('end to end: devices → Mosquitto → Node-RED → InfluxDB', () => {
   async function loadFlow(
     database: string,
   ): Promise<{ deadLetters: { error: { code: string; message: string } }[]; statuses: string[] }> {
-    const port = broker.port;
     const flow = [
-      {
-        id: 'broker',
-        type: 'mqtt-broker',
-        broker: '127.0.0.1',
-        port: String(port),
-        clientid: '',
-        protocolVersion: '5',
-        keepalive: '15',
-        cleansession: true,
-        autoConnect: true,
-      },
-      {
-        id: 'in',
-        type: 'mqtt in',
-        topic: 'evtwin/v1/+/+/telemetry',
-        qos: '1',
-        datatype: 'buffer',
-        broker: 'broker',
-        nl: false,
-        rap: true,
-        rh: 0,
-        inputs: 0,
-        wires: [['ingest']],
-      },
+      mqttBrokerNode(broker.url),
+      mqttInNode({ id: 'in', topic: 'evtwin/v1/+/+/telemetry', wires: ['ingest'] }),
       {
         id: 'ingest',
         type: 'evtwin-ingest',

@@ -7,15 +7,16 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { ChildProcess } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt from 'mqtt';
 import { register } from 'node-red-contrib-evtwin';
 import { updateRegistry } from 'node-red-contrib-evtwin/runtime';
+import { mqttBrokerNode, mqttInNode } from '../src/flowNodes';
+import { serveNodeRed, spawnNodeRedChild, stopChildren } from '../src/nodeRedChild';
 import { freePort, startMosquitto, type Service } from '../src/services';
 
 const ADMIN = 'sync-admin-token';
@@ -32,28 +33,15 @@ interface ChildConfig {
 function flowFor(c: ChildConfig): { flow: unknown[]; creds: Record<string, unknown> } {
   const flow: unknown[] = [
     { id: 'tab', type: 'tab', label: 'sync' },
-    {
-      id: 'broker',
-      type: 'mqtt-broker',
-      broker: c.broker.replace('mqtt://', '').split(':')[0],
-      port: c.broker.split(':').pop(),
-      protocolVersion: '5',
-      clientid: '',
-      autoConnect: true,
-    },
-    {
+    mqttBrokerNode(c.broker),
+    mqttInNode({
       id: 'in',
       z: 'tab',
-      type: 'mqtt in',
       topic: 'evtwin/v1/+/+/telemetry',
       qos: '0',
-      datatype: 'buffer',
-      broker: 'broker',
-      nl: false,
       rap: false,
-      inputs: 0,
-      wires: [c.files.map((_, i) => `auth${i}`)],
-    },
+      wires: c.files.map((_, i) => `auth${i}`),
+    }),
     { id: 'out', z: 'tab', type: 'mqtt out', broker: 'broker', qos: '0', retain: 'false', wires: [] },
   ];
   const creds: Record<string, unknown> = {};
@@ -94,36 +82,7 @@ return { topic: 'test/${c.name}/reg${i}/' + code, payload: JSON.stringify({ seq:
 
 async function child(c: ChildConfig): Promise<void> {
   const userDir = mkdtempSync(join(tmpdir(), `evtwin-sync-${c.name}-`));
-  const { flow, creds } = flowFor(c);
-  writeFileSync(join(userDir, 'flows.json'), JSON.stringify(flow));
-  // credentialSecret false: the credentials file is plain JSON (a throwaway test userDir).
-  writeFileSync(join(userDir, 'flows_cred.json'), JSON.stringify(creds));
-  const RED = (await import('node-red')).default;
-  type Handler = (req: IncomingMessage, res: ServerResponse, next: () => void) => void;
-  const server = createServer((req, res) =>
-    (RED.httpAdmin as unknown as Handler)(req, res, () => {
-      res.statusCode = 404;
-      res.end();
-    }),
-  );
-  const settings = {
-    userDir,
-    flowFile: join(userDir, 'flows.json'),
-    credentialSecret: false,
-    uiHost: '127.0.0.1',
-    uiPort: c.port,
-    httpAdminRoot: '/',
-    httpNodeRoot: false,
-    disableEditor: true,
-    logging: { console: { level: 'warn' } },
-  };
-  RED.init(server, settings as unknown as Parameters<typeof RED.init>[1]);
-  await new Promise<void>((resolve) => server.listen(c.port, '127.0.0.1', () => resolve()));
-  await RED.start();
-  process.stdout.write('READY\n');
-  process.on('SIGTERM', () => {
-    void RED.stop().finally(() => process.exit(0));
-  });
+  await serveNodeRed({ userDir, port: c.port, ...flowFor(c) });
 }
 
 if (process.env.EVTWIN_SYNC_CHILD) {
@@ -143,23 +102,8 @@ if (process.env.EVTWIN_SYNC_CHILD) {
     const tokens: Record<string, string> = {};
     let portA = 0;
 
-    const spawnChild = async (c: ChildConfig): Promise<void> => {
-      const p = spawn(process.execPath, ['--import', 'tsx', __filename], {
-        env: { ...process.env, EVTWIN_SYNC_CHILD: JSON.stringify(c) },
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
-      children.push(p);
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${c.name} did not start`)), 30_000);
-        p.stdout?.on('data', (d: Buffer) => {
-          if (d.toString().includes('READY')) {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
-        p.once('exit', (code) => reject(new Error(`${c.name} exited ${code}`)));
-      });
-    };
+    const spawnChild = (c: ChildConfig) =>
+      spawnNodeRedChild(__filename, 'EVTWIN_SYNC_CHILD', c, 30_000, children);
 
     before(async () => {
       const ctx = { now: Date.now(), actor: 'test' };
@@ -187,10 +131,7 @@ if (process.env.EVTWIN_SYNC_CHILD) {
 
     after(async () => {
       await probe?.endAsync();
-      for (const c of children) {
-        c.kill('SIGTERM');
-        await new Promise((r) => (c.exitCode !== null ? r(null) : c.once('exit', r)));
-      }
+      await stopChildren(children);
       await broker?.stop();
     });
 

@@ -5,30 +5,13 @@
  * Mosquitto with their registry tokens; evtwin-auth in the flow refuses a message with a wrong token.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import mqtt from 'mqtt';
-import { freePort } from '../src/services';
 import { influxQuery } from '../src/stack/influxStats';
-
-const REPO = resolve(__dirname, '../..');
-const BIN = join(REPO, 'tools/bin/evtwin-stack.js');
-const COMPILED = join(REPO, 'tools/dist/stack/index.js');
-
-interface Running {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<number | null>;
-  influxUrl: string;
-  mqttUrl: string;
-  redUrl: string;
-  pids: number[];
-  dataDir: string;
-}
+import { startStack, type Running } from './helpers/stack';
 
 const alive = (pid: number): boolean => {
   try {
@@ -37,48 +20,6 @@ const alive = (pid: number): boolean => {
     return false;
   }
 };
-
-async function startStack(args: string[]): Promise<Running> {
-  assert.ok(existsSync(COMPILED), `${COMPILED} is missing: run npm run build -w tools (npm test does it)`);
-  const dataDir = mkdtempSync(join(tmpdir(), 'evtwin-stack-'));
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    EVTWIN_DATA_DIR: dataDir,
-    EVTWIN_INFLUX_PORT: String(await freePort()),
-    EVTWIN_MQTT_PORT: String(await freePort()),
-    EVTWIN_NODE_RED_PORT: String(await freePort()),
-  };
-  delete env.EVTWIN_CREDENTIAL_SECRET;
-  const child = spawn(process.execPath, [BIN, '--stats-every=1', ...args], { cwd: REPO, env });
-  let out = '';
-  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (out += c.toString()));
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const deadline = Date.now() + 40_000;
-  while (!/^ready in [\d.]+ s/m.test(out)) {
-    if (child.exitCode !== null) assert.fail(`stack exited with ${child.exitCode} before ready:\n${out}`);
-    if (Date.now() > deadline) {
-      child.kill('SIGINT');
-      assert.fail(`stack not ready within 40 s:\n${out}`);
-    }
-    await sleep(50);
-  }
-  const find = (re: RegExp): string => {
-    const m = re.exec(out);
-    assert.ok(m?.[1], `${re} not in output:\n${out}`);
-    return m[1];
-  };
-  return {
-    child,
-    output: () => out,
-    exited,
-    influxUrl: find(/InfluxDB\s+(http:\/\/127\.0\.0\.1:\d+)/),
-    mqttUrl: find(/MQTT\s+(mqtt:\/\/127\.0\.0\.1:\d+)/),
-    redUrl: find(/Node-RED\s+(http:\/\/127\.0\.0\.1:\d+\/)/),
-    pids: [...out.matchAll(/(?:influxd|mosquitto) pid (\d+)/g)].map((m) => Number(m[1])),
-    dataDir,
-  };
-}
 
 /** SIGINT, as Ctrl-C would; it must print "stopped", exit 0 within 15 s and leave no child behind. */
 async function interrupt(stack: Running): Promise<void> {
@@ -115,7 +56,7 @@ async function eventually<T>(ms: number, check: () => Promise<T | undefined>, wh
 }
 
 test('npm start: simulator → Mosquitto → Node-RED → InfluxDB, then Ctrl-C stops it all', async () => {
-  const stack = await startStack([]);
+  const stack = await startStack(['--stats-every=1']);
   try {
     assert.match(stack.output(), /mosquitto pid \d+, MQTT 5/);
     assert.equal(stack.pids.length, 2, 'influxd and mosquitto pids are printed');
@@ -263,7 +204,7 @@ test('npm start: simulator → Mosquitto → Node-RED → InfluxDB, then Ctrl-C 
 });
 
 test('without Mosquitto: the embedded aedes broker carries MQTT 3.1.1 devices into InfluxDB', async () => {
-  const stack = await startStack(['--embedded-broker', '--no-sim']);
+  const stack = await startStack(['--stats-every=1', '--embedded-broker', '--no-sim']);
   try {
     assert.match(stack.output(), /embedded aedes broker, MQTT 3\.1\.1/);
     assert.equal(stack.pids.length, 1, 'only influxd is a child process');

@@ -21,6 +21,8 @@ export * from './scoring/risk';
 export * from './scoring/events';
 export * from './scoring/scorer';
 export * from './scoring/learned';
+export * from './scoring/history';
+export { SeededRandom } from './scoring/prng';
 export {
   FeatureExtractor,
   METRIC_FEATURES,
@@ -37,3 +39,4 @@ export type {
 export * from './ocpp';
 export * from './api';
 export * from './influxql';
+export * from './shard';

@@ -62,6 +62,7 @@ export interface DecodeResult {
 
 /** The earliest epoch-ms value taken as milliseconds; smaller numbers are almost surely seconds. */
 const EPOCH_MS_FLOOR = 100_000_000_000; // 1973-03-03 in ms, or year 5138 in seconds
+const MAX_DATE_MS = 8.64e15;
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
 
 /** Parse a raw MQTT payload (Buffer, string or already-parsed JSON) and decode it. */
@@ -169,9 +170,10 @@ function decodeItem(
   const metrics: Metrics = {};
   let good = 0;
   const addMetric = (name: unknown, value: unknown, path: string): void => {
-    if (typeof name !== 'string' || !METRIC_PATTERN.test(name) || RESERVED_METRICS.has(name)) {
-      const why =
-        typeof name === 'string' && RESERVED_METRICS.has(name) ? 'is reserved' : 'is not a valid metric name';
+    // "__proto__" fits the pattern, but assigning it to an object sets the prototype: the value vanished.
+    const reserved = typeof name === 'string' && (RESERVED_METRICS.has(name) || name === '__proto__');
+    if (typeof name !== 'string' || !METRIC_PATTERN.test(name) || reserved) {
+      const why = reserved ? 'is reserved' : 'is not a valid metric name';
       fail(
         'bad-metric',
         `${path}: ${typeof name === 'string' ? JSON.stringify(name) : describe(name)} ${why}`,
@@ -230,6 +232,8 @@ export function decodeTimestamp(raw: unknown, receivedAt: number, limits: Decode
     if (raw < EPOCH_MS_FLOOR && raw > 0) {
       return `ts ${raw} looks like epoch seconds; send epoch milliseconds or ISO 8601`;
     }
+    // Past ±8.64e15 ms a Date is invalid (toISOString throws): refuse before formatting it.
+    if (Math.abs(raw) > MAX_DATE_MS) return `ts ${raw} is out of the range of dates`;
     ts = Math.round(raw);
   } else if (typeof raw === 'string') {
     if (!ISO_8601.test(raw))

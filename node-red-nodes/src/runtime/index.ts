@@ -13,3 +13,4 @@ export * from './ocppServer';
 export * from './influxQuery';
 export * from './grievances';
 export * from './twinApi';
+export * from './trainHistory';

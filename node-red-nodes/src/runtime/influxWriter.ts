@@ -270,13 +270,21 @@ export class InfluxWriter extends EventEmitter<InfluxWriterEvents> {
       if (source !== undefined) this.currentSources.add(source);
       if (this.current.length >= this.opts.batchSize) this.seal();
     }
-    if (this.current.length > 0 && !this.flushTimer) {
-      this.flushTimer = setTimeout(() => {
-        this.flushTimer = undefined;
-        this.seal();
-      }, this.opts.flushMs);
-    }
+    if (this.current.length > 0 && !this.flushTimer) this.armFlush();
     return { accepted: lines.length, refused };
+  }
+
+  /**
+   * Seal the open batch after flushMs. While a sealed batch already waits behind the request in flight
+   * (InfluxDB slower than the flush interval), keep filling the open batch instead (up to batchSize):
+   * one larger request instead of many small ones that would overflow to the disk spool.
+   */
+  private armFlush(): void {
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      if (this.memQueue.length > 0 && !this.down && !this.closed) this.armFlush();
+      else this.seal();
+    }, this.opts.flushMs);
   }
 
   stats(): WriterStats {

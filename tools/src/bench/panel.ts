@@ -9,23 +9,13 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 // The page's window.evtwin (declared there, global).
 import type {} from '../../../grafana-panel/harness/api';
-import { chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
+import { launchChromium } from '../plugins/browser';
 import { startHarness } from '../plugins/harness';
 import { syntheticStateFrame } from '../plugins/panelData';
 import { syntheticAssets } from '../sim';
 
 const REPO = join(__dirname, '..', '..', '..');
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--enable-unsafe-swiftshader',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
-
 const pct = (xs: number[], p: number): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
@@ -62,7 +52,7 @@ async function main(): Promise<void> {
   console.log(`bundle: dist/module.js ${(bytes / 1024).toFixed(0)} KiB (${(gz / 1024).toFixed(0)} KiB gzip)`);
 
   const harness = await startHarness();
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ARGS });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     await page.addInitScript('window.__name = (f) => f');

@@ -107,7 +107,9 @@ export = function register(RED: NodeAPI): void {
         } else {
           rejected.add(1, now);
           lastReason = result.reason;
-          aggregate.recordRejection(result.device ?? `topic:${String(msg.topic)}`, result.reason);
+          // msg.topic may be anything an upstream node set: String() of an object can throw.
+          const topic = typeof msg.topic === 'string' ? msg.topic : `(${typeof msg.topic})`;
+          aggregate.recordRejection(result.device ?? `topic:${topic}`, result.reason);
           const reason: AuthRejectReason = result.reason;
           const out: NodeMessage = {
             ...rest,

@@ -1,0 +1,77 @@
+/**
+ * Node-RED child of the ingestion benchmark and the chaos run: one embedded runtime (the stack's
+ * startNodeRed) running the given flow, in its own process so its RSS and CPU are the pipeline's
+ * alone. Function nodes in the flow count outcomes through global `evtwinBenchCount(key, n)`; the
+ * counts go to the parent every 500 ms. SIGTERM stops Node-RED gracefully (writers flush or spool).
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startNodeRed, type NodeRedHandle } from '../stack/nodeRed';
+import type { FromChild } from './ingestKit';
+
+const { values: args } = parseArgs({
+  options: {
+    flow: { type: 'string' },
+    'user-dir': { type: 'string' },
+    port: { type: 'string' },
+  },
+});
+const send = (m: FromChild): void => {
+  process.send?.(m);
+};
+
+const counts: Record<string, number> = {};
+const g = globalThis as unknown as { evtwinBenchCount?: (key: string, n: number) => void };
+g.evtwinBenchCount = (key: string, n: number): void => {
+  counts[key] = (counts[key] ?? 0) + n;
+};
+
+async function main(): Promise<void> {
+  const userDir = args['user-dir'] ?? '';
+  const settingsFile = join(userDir, 'bench-settings.js');
+  // Function nodes reach the counter through global context; logs only from warnings up.
+  writeFileSync(
+    settingsFile,
+    [
+      'module.exports = {',
+      "  logging: { console: { level: 'warn', metrics: false, audit: false } },",
+      '  functionGlobalContext: { evtwinBenchCount: (k, n) => globalThis.evtwinBenchCount(k, n) },',
+      '  editorTheme: { tours: false },',
+      '  diagnostics: { enabled: false },',
+      '  telemetry: { enabled: false },',
+      '};',
+      '',
+    ].join('\n'),
+  );
+  const state: { handle?: NodeRedHandle } = {};
+  let stopping = false;
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    clearInterval(timer);
+    send({ type: 'report', counts });
+    const done = (): void => {
+      send({ type: 'report', counts });
+      process.exit(0);
+    };
+    (state.handle ? state.handle.stop() : Promise.resolve()).then(done, done);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  const timer = setInterval(() => send({ type: 'report', counts }), 500);
+  const handle = await startNodeRed({
+    userDir,
+    flowFile: args.flow ?? '',
+    port: Number(args.port),
+    settingsFile,
+    nodePackageDir: join(__dirname, '..', '..', '..', 'node-red-nodes'),
+  });
+  state.handle = handle;
+  send({ type: 'ready', detail: handle.url });
+}
+
+main().catch((err: unknown) => {
+  send({ type: 'error', message: err instanceof Error ? err.message : String(err) });
+  process.exit(1);
+});
