@@ -57,6 +57,38 @@ function autoLoadsPackage(packageName: string): boolean {
   }
 }
 
+/** The runtime's node registry (internal API: `RED.nodes`), as far as the shutdown below uses it. */
+interface RuntimeNodes {
+  eachNode(cb: (n: { id: string; type: string }) => void): void;
+  getNode(id: string): { disconnect?: (done: () => void) => void } | null;
+}
+
+/**
+ * Disconnect every `mqtt-broker` config node (persistent sessions keep their subscriptions: the broker
+ * queues what arrives meanwhile), then give messages already inside the flow time to reach the writers.
+ */
+async function disconnectBrokers(nodes: RuntimeNodes, drainMs = 500): Promise<void> {
+  const ids: string[] = [];
+  nodes.eachNode((n) => {
+    if (n.type === 'mqtt-broker') ids.push(n.id);
+  });
+  const live = ids.map((id) => nodes.getNode(id)).filter((n) => typeof n?.disconnect === 'function');
+  if (live.length === 0) return;
+  await Promise.all(
+    live.map(
+      (n) =>
+        new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, 3000);
+          n?.disconnect?.(() => {
+            clearTimeout(t);
+            resolve();
+          });
+        }),
+    ),
+  );
+  await new Promise((r) => setTimeout(r, drainMs));
+}
+
 /** Node types a flow file uses (tabs, subflow instances and groups excluded). */
 export function flowNodeTypes(flowFile: string): string[] {
   const flow: unknown = JSON.parse(readFileSync(flowFile, 'utf8'));
@@ -125,8 +157,13 @@ export async function startNodeRed(opts: NodeRedOptions): Promise<NodeRedHandle>
       return sets.filter((s) => s.enabled !== false && s.loaded !== false).flatMap((s) => s.types ?? []);
     },
     async stop() {
-      // RED.stop() closes every node: writers flush their batches before it resolves.
-      if (started) await RED.stop();
+      // RED.stop() closes every node: writers flush their batches before it resolves. But it drops a
+      // message still travelling between nodes, which the stock `mqtt in` has already acknowledged:
+      // disconnect the brokers first and let what came in finish.
+      if (started) {
+        await disconnectBrokers(RED.nodes as unknown as RuntimeNodes);
+        await RED.stop();
+      }
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
