@@ -16,7 +16,7 @@ import type { NodeMessage } from 'node-red';
 import { encodePoint, readingToPoint, type Reading, type ScoreResult } from 'node-red-contrib-evtwin';
 import { createInfluxQuery, readAssetHistory } from 'node-red-contrib-evtwin/runtime';
 import { startInfluxd, type Service } from '../src/services';
-import { DeviceSim, loadAssets } from '../src/sim';
+import { DeviceSim, loadAssets, simReading } from '../src/sim';
 
 const pkg = dirname(require.resolve('node-red-contrib-evtwin/package.json'));
 const loadFile = createRequire(__filename);
@@ -36,15 +36,7 @@ function stream(id: string, n: number): Reading[] {
   const sim = new DeviceSim(a, { seed: 5, rate: 1, startTs: START, faults: [] });
   return Array.from({ length: n }, () => {
     const r = sim.next();
-    const reading: Reading = {
-      site: a.site,
-      asset: a.id,
-      kind: a.kind,
-      ts: r.ts,
-      seq: r.seq,
-      metrics: r.values,
-    };
-    if (a.line) reading.line = a.line;
+    const reading = simReading(a, r);
     return reading;
   });
 }

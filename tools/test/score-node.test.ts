@@ -15,7 +15,7 @@ import type { NodeMessage } from 'node-red';
 import type { Reading, ScoreResult } from 'node-red-contrib-evtwin';
 import type { InfluxWriter } from 'node-red-contrib-evtwin/runtime';
 import { startInfluxd, type Service } from '../src/services';
-import { DeviceSim, loadAssets, type FaultSpec } from '../src/sim';
+import { DeviceSim, loadAssets, simReading, type FaultSpec } from '../src/sim';
 
 const pkg = dirname(require.resolve('node-red-contrib-evtwin/package.json'));
 const loadFile = createRequire(__filename);
@@ -122,15 +122,7 @@ function stream(id: string, n: number, faults: FaultSpec[], from = 0): Reading[]
   for (let i = 0; i < from + n; i++) {
     const r = sim.next();
     if (i < from) continue;
-    const reading: Reading = {
-      site: a.site,
-      asset: a.id,
-      kind: a.kind,
-      ts: r.ts,
-      seq: r.seq,
-      metrics: r.values,
-    };
-    if (a.line) reading.line = a.line;
+    const reading = simReading(a, r);
     out.push(reading);
   }
   return out;

@@ -15,9 +15,8 @@ import {
   type Asset,
   type AssetModel,
   type FlagType,
-  type Reading,
 } from 'node-red-contrib-evtwin';
-import { DeviceSim, FAULT_KINDS, loadAssets, type FaultSpec, type FaultType } from '../src/sim';
+import { DeviceSim, FAULT_KINDS, loadAssets, simReading, type FaultSpec, type FaultType } from '../src/sim';
 
 const assets = loadAssets();
 const model: AssetModel = { sites: [], assets };
@@ -81,8 +80,7 @@ function run(ids: string[], seconds: number, faults: FaultSpec[], learned = fals
     for (const sim of sims) {
       const r = sim.next();
       const a = sim.asset;
-      const reading: Reading = { site: a.site, asset: a.id, kind: a.kind, ts: r.ts, metrics: r.values };
-      if (a.line) reading.line = a.line;
+      const reading = simReading(a, r);
       const t0 = process.hrtime.bigint();
       const out = scorer.score(reading);
       t.ns += Number(process.hrtime.bigint() - t0);

@@ -7,13 +7,12 @@
 import {
   type Asset,
   type Point,
-  type Reading,
   Scorer,
   encodeBatch,
   readingToPoint,
   scorePoint,
 } from 'node-red-contrib-evtwin';
-import { DeviceSim, type FaultSpec, Rng, resolveFaults } from '../sim';
+import { DeviceSim, type FaultSpec, Rng, resolveFaults, simReading } from '../sim';
 
 /** The subset of Grafana's DataFrameDTO that toDataFrame() takes. */
 export interface FrameDTO {
@@ -76,15 +75,7 @@ export async function simulateIntoInflux(
     });
     for (let i = 0; i < opts.seconds; i++) {
       const r = sim.next();
-      const reading: Reading = {
-        site: a.site,
-        asset: a.id,
-        kind: a.kind,
-        ts: r.ts,
-        seq: r.seq,
-        metrics: r.values,
-      };
-      if (a.line) reading.line = a.line;
+      const reading = simReading(a, r);
       points.push(readingToPoint(reading));
       const scored = scorer.score(reading);
       if (scored.ok) points.push(scorePoint(reading, scored.result));

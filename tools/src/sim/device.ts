@@ -3,7 +3,7 @@
  * readings depend only on the seed, the asset, the start time, the rate and the faults, never on the
  * wall clock, so a test can replay exactly what went over MQTT.
  */
-import { METRICS_BY_KIND, telemetryTopic, type Asset } from 'node-red-contrib-evtwin';
+import { METRICS_BY_KIND, telemetryTopic, type Asset, type Reading } from 'node-red-contrib-evtwin';
 import {
   DEFAULT_RANDOM_FAULT_DURATION_S,
   DeviceFaults,
@@ -21,6 +21,20 @@ export interface SimReading {
   ts: number;
   seq: number;
   values: Record<string, number>;
+}
+
+/** The canonical reading (core reading.ts) of a simulated one: what evtwin-ingest would make of it. */
+export function simReading(a: Asset, r: SimReading): Reading {
+  const reading: Reading = {
+    site: a.site,
+    asset: a.id,
+    kind: a.kind,
+    ts: r.ts,
+    seq: r.seq,
+    metrics: r.values,
+  };
+  if (a.line) reading.line = a.line;
+  return reading;
 }
 
 export interface DeviceOptions {

@@ -12,7 +12,7 @@ import type { Asset } from 'node-red-contrib-evtwin';
 import { DeviceSim, MAX_RATE, type SimReading } from './device';
 import { assetKey, resolveFaults, type FaultLabel, type FaultSpec } from './faults';
 
-export { DeviceSim, MAX_RATE, type SimReading, type DeviceOptions } from './device';
+export { DeviceSim, MAX_RATE, simReading, type SimReading, type DeviceOptions } from './device';
 export * from './faults';
 export { createModel, diurnalDemand, localHour, type SignalModel, type StepContext } from './models';
 export { Rng, hashString } from './prng';
