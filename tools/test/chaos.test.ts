@@ -1,7 +1,8 @@
 /**
  * Chaos at a small size, all real (Mosquitto, influxd, Node-RED child, publisher child): under steady
- * load through mqtt in → evtwin-auth → evtwin-ingest → evtwin-score → evtwin-influx-out, an InfluxDB
- * outage, a broker restart and a Node-RED restart lose no reading and store none twice; a full spool
+ * load through evtwin-mqtt-in → evtwin-auth → evtwin-ingest → evtwin-score → evtwin-influx-out, an
+ * InfluxDB outage, a broker restart, a Node-RED restart and a Node-RED crash (SIGKILL: the input
+ * acknowledges only what is stored or spooled) lose no reading and store none twice; a full spool
  * refuses readings loudly (done(err), counted by a Catch node) and loses none silently.
  */
 import { describe, it } from 'node:test';
@@ -19,7 +20,7 @@ describe('chaos: faults under steady load through the EVTwin pipeline', () => {
       warmSeconds: 2,
       afterSeconds: 3,
       spoolMB: 0.05,
-      scenarios: ['influx-outage', 'broker-restart', 'node-red-restart', 'spool-full'],
+      scenarios: ['influx-outage', 'broker-restart', 'node-red-restart', 'node-red-crash', 'spool-full'],
       learned: false,
       log: (l) => lines.push(l),
     });
@@ -28,7 +29,7 @@ describe('chaos: faults under steady load through the EVTwin pipeline', () => {
       assert.ok(s, `scenario ${name} ran:\n${lines.join('\n')}`);
       return s;
     };
-    for (const name of ['influx-outage', 'broker-restart', 'node-red-restart']) {
+    for (const name of ['influx-outage', 'broker-restart', 'node-red-restart', 'node-red-crash']) {
       const s = by(name);
       assert.ok(s.sent > 0, `${name}: load was sent`);
       assert.equal(s.lost, 0, `${name}: ${s.lost} of ${s.sent} readings lost\n${lines.join('\n')}`);

@@ -3,34 +3,24 @@
  * types, an outage in the middle of a stream, a full spool, close, replay after a restart, and a batch
  * InfluxDB refuses.
  */
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import helper from 'node-red-node-test-helper';
 import type { NodeMessage } from 'node-red';
 import type { Reading } from 'node-red-contrib-evtwin';
 import type { InfluxWriter } from 'node-red-contrib-evtwin/runtime';
-import { freePort, startInfluxd, type Service } from '../src/services';
+import { freePort } from '../src/services';
+import { evtwinNode, nodeById, useNodeRedInflux } from './helpers/nodeRedInflux';
 
-const pkg = dirname(require.resolve('node-red-contrib-evtwin/package.json'));
-const loadFile = createRequire(__filename);
-const influxNode: unknown = loadFile(join(pkg, 'dist', 'nodes', 'evtwin-influx', 'evtwin-influx.js'));
-const outNode: unknown = loadFile(join(pkg, 'dist', 'nodes', 'evtwin-influx-out', 'evtwin-influx-out.js'));
-
-helper.init(require.resolve('node-red'));
+const influxNode = evtwinNode('evtwin-influx');
+const outNode = evtwinNode('evtwin-influx-out');
 
 const T0 = 1_767_225_600_000;
-let influx: Service;
-const dirs: string[] = [];
-const tempDir = (): string => {
-  const d = mkdtempSync(join(tmpdir(), 'evtwin-influx-out-'));
-  dirs.push(d);
-  return d;
-};
+const rig = useNodeRedInflux('evtwin-influx-out-');
+const { query, tempDir } = rig;
 
 const reading = (i: number, asset = 'cnc-01', ts = T0 + i): Reading => ({
   site: 'plant-a',
@@ -43,24 +33,7 @@ const reading = (i: number, asset = 'cnc-01', ts = T0 + i): Reading => ({
   metrics: { power: i % 10, temperature: 40 + (i % 7), vibration: 0.5 },
 });
 
-interface Series {
-  columns: string[];
-  values: unknown[][];
-}
-async function query(db: string, q: string): Promise<Series[]> {
-  const res = await fetch(`${influx.url}/query?db=${db}&epoch=ms&q=${encodeURIComponent(q)}`);
-  const body = (await res.json()) as { results: { series?: Series[]; error?: string }[] };
-  const r = body.results[0];
-  if (r?.error) throw new Error(r.error);
-  return r?.series ?? [];
-}
 const scalar = async (db: string, q: string): Promise<unknown> => (await query(db, q))[0]?.values[0]?.[1];
-
-function nodeById(id: string): NonNullable<ReturnType<typeof helper.getNode>> {
-  const n = helper.getNode(id);
-  assert.ok(n, `node ${id} loaded`);
-  return n;
-}
 
 interface Caught {
   errors: string[];
@@ -73,16 +46,7 @@ async function load(
 ): Promise<{ out: NonNullable<ReturnType<typeof helper.getNode>>; writer: InfluxWriter; caught: Caught }> {
   const flow = [
     { id: 'f1', type: 'tab' },
-    {
-      id: 'cfg',
-      type: 'evtwin-influx',
-      batchSize: '5000',
-      flushMs: '100',
-      spoolMaxMB: '100',
-      gzip: true,
-      createDatabase: true,
-      ...config,
-    },
+    rig.influxConfig({ spoolMaxMB: '100', gzip: true, createDatabase: true, ...config }),
     { id: 'out', type: 'evtwin-influx-out', z: 'f1', x: 100, y: 100, influx: 'cfg' },
     {
       id: 'catch',
@@ -125,21 +89,10 @@ async function waitFor(
 const closedPortUrl = async (): Promise<string> => `http://127.0.0.1:${await freePort()}`;
 
 describe('evtwin-influx-out against influxd', () => {
-  before(async () => {
-    influx = await startInfluxd();
-    await new Promise<void>((resolve) => helper.startServer(() => resolve()));
-  });
-  after(async () => {
-    await new Promise<void>((resolve) => helper.stopServer(() => resolve()));
-    await influx?.stop();
-    dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
-  });
-  afterEach(() => helper.unload());
-
   it('writes N readings as N points with float fields, and measures points/s', async () => {
     const N = 100_000;
     const SINGLE = 20_000;
-    const { out, writer } = await load({ url: influx.url, database: 'w1', spoolDir: tempDir() });
+    const { out, writer } = await load({ url: rig.influx.url, database: 'w1', spoolDir: tempDir() });
     // One reading per message (the ingest node's output), then arrays of 100 (a batch per message).
     let start = process.hrtime.bigint();
     for (let i = 0; i < SINGLE; i++) out.receive({ payload: reading(i) });
@@ -164,7 +117,7 @@ describe('evtwin-influx-out against influxd', () => {
   });
 
   it('spools during an outage and replays everything, in order, without duplicates', async () => {
-    const { out, writer, caught } = await load({ url: influx.url, database: 'w2', spoolDir: tempDir() });
+    const { out, writer, caught } = await load({ url: rig.influx.url, database: 'w2', spoolDir: tempDir() });
     const MSGS = 260;
     const PER = 100;
     // Asset a: unique timestamps (count, no duplicates). Asset b: each timestamp written 4 times with a
@@ -180,12 +133,12 @@ describe('evtwin-influx-out against influxd', () => {
       }
       out.receive({ payload: batch });
       if (m === 30) {
-        await influx.kill();
+        await rig.influx.kill();
         killedAt = Date.now();
       }
       if (m === 230) {
         restartedAt = Date.now();
-        restart = influx.restart();
+        restart = rig.influx.restart();
       }
       await sleep(20);
     }
@@ -251,7 +204,7 @@ describe('evtwin-influx-out against influxd', () => {
 
   it('flushes on close', async () => {
     const spoolDir = tempDir();
-    const { out } = await load({ url: influx.url, database: 'w4', spoolDir, flushMs: '600000' });
+    const { out } = await load({ url: rig.influx.url, database: 'w4', spoolDir, flushMs: '600000' });
     for (let i = 0; i < 1234; i++) out.receive({ payload: reading(i) });
     await sleep(100);
     assert.equal(
@@ -284,7 +237,7 @@ describe('evtwin-influx-out against influxd', () => {
       'close left a spool',
     );
 
-    const second = await load({ url: influx.url, database: 'w5', spoolDir });
+    const second = await load({ url: rig.influx.url, database: 'w5', spoolDir });
     await waitFor(
       'replay',
       async () => (await scalar('w5', 'SELECT count(power) FROM telemetry').catch(() => 0)) === 500,
@@ -298,18 +251,18 @@ describe('evtwin-influx-out against influxd', () => {
   });
 
   it('moves a batch with a field type conflict to rejected/ and reports it loudly', async () => {
-    const pre = await fetch(`${influx.url}/query?q=${encodeURIComponent('CREATE DATABASE w6')}`, {
+    const pre = await fetch(`${rig.influx.url}/query?q=${encodeURIComponent('CREATE DATABASE w6')}`, {
       method: 'POST',
     });
     assert.equal(pre.status, 200);
-    const w = await fetch(`${influx.url}/write?db=w6&precision=ms`, {
+    const w = await fetch(`${rig.influx.url}/write?db=w6&precision=ms`, {
       method: 'POST',
       // Field types are kept per shard in InfluxDB 1.x: the conflicting point must share the shard (week) of T0.
       body: `telemetry,asset=old power="a string" ${T0 - 1}`,
     });
     assert.equal(w.status, 204);
     const spoolDir = tempDir();
-    const { out, writer, caught } = await load({ url: influx.url, database: 'w6', spoolDir });
+    const { out, writer, caught } = await load({ url: rig.influx.url, database: 'w6', spoolDir });
     for (let i = 0; i < 20; i++) out.receive({ payload: reading(i) });
     await waitFor('the rejection', () => caught.errors.length > 0);
     assert.match(
@@ -336,7 +289,7 @@ describe('evtwin-influx-out against influxd', () => {
   });
 
   it('reports points the schema refuses and writes the ones beside them', async () => {
-    const { out, writer, caught } = await load({ url: influx.url, database: 'w7', spoolDir: tempDir() });
+    const { out, writer, caught } = await load({ url: rig.influx.url, database: 'w7', spoolDir: tempDir() });
     out.receive({
       payload: [reading(1), { ...reading(2), metrics: { power: Number.NaN } }, { hello: 1 }, reading(3)],
     });

@@ -4,31 +4,22 @@
  * history, or a database that cannot answer, falls back to its first N readings with a warning and a
  * status message. The history statement binds site, asset and time as params (checked against influxd).
  */
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import helper from 'node-red-node-test-helper';
 import type { NodeMessage } from 'node-red';
 import { encodePoint, readingToPoint, type Reading, type ScoreResult } from 'node-red-contrib-evtwin';
 import { createInfluxQuery, readAssetHistory } from 'node-red-contrib-evtwin/runtime';
-import { startInfluxd, type Service } from '../src/services';
 import { DeviceSim, loadAssets, simReading } from '../src/sim';
+import { evtwinNode, useNodeRedInflux } from './helpers/nodeRedInflux';
 
-const pkg = dirname(require.resolve('node-red-contrib-evtwin/package.json'));
-const loadFile = createRequire(__filename);
-const nodeFile = (t: string): unknown => loadFile(join(pkg, 'dist', 'nodes', t, `${t}.js`));
-const NODES = [nodeFile('evtwin-influx'), nodeFile('evtwin-score')];
+const NODES = [evtwinNode('evtwin-influx'), evtwinNode('evtwin-score')];
 const START = Date.parse('2026-03-02T08:00:00Z');
 const TRAIN = 600;
 
-helper.init(require.resolve('node-red'));
-
-let influx: Service;
-const dirs: string[] = [];
+const rig = useNodeRedInflux('evtwin-hist-');
 
 function stream(id: string, n: number): Reading[] {
   const a = loadAssets().find((x) => x.id === id);
@@ -42,7 +33,7 @@ function stream(id: string, n: number): Reading[] {
 }
 
 async function post(path: string, body: string): Promise<void> {
-  const res = await fetch(`${influx.url}${path}`, {
+  const res = await fetch(`${rig.influx.url}${path}`, {
     method: 'POST',
     body,
     headers: {
@@ -62,20 +53,10 @@ interface Run {
 }
 
 async function loadFlow(db: string): Promise<Run> {
-  const dir = mkdtempSync(join(tmpdir(), 'evtwin-hist-'));
-  dirs.push(dir);
+  const dir = rig.tempDir();
   const flow = [
     { id: 'f1', type: 'tab' },
-    {
-      id: 'cfg',
-      type: 'evtwin-influx',
-      url: influx.url,
-      database: db,
-      batchSize: '5000',
-      flushMs: '100',
-      spoolDir: join(dir, 'spool'),
-      createDatabase: false,
-    },
+    rig.influxConfig({ database: db, spoolDir: join(dir, 'spool'), createDatabase: false }),
     {
       id: 'score',
       type: 'evtwin-score',
@@ -118,17 +99,6 @@ async function feed(run: Run, readings: Reading[]): Promise<void> {
 }
 
 describe('evtwin-score trained from InfluxDB history', () => {
-  before(async () => {
-    influx = await startInfluxd();
-    await new Promise<void>((resolve) => helper.startServer(() => resolve()));
-  });
-  after(async () => {
-    await new Promise<void>((resolve) => helper.stopServer(() => resolve()));
-    await influx?.stop();
-    dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
-  });
-  afterEach(() => helper.unload());
-
   it('a model trained from history scores the first live reading; no history falls back to first N', async () => {
     await post('/query', 'q=CREATE DATABASE h1');
     const cnc = stream('cnc-01', 2 * TRAIN + 50);
@@ -139,7 +109,7 @@ describe('evtwin-score trained from InfluxDB history', () => {
     await post('/write?db=h1&precision=ms', encodePoint(readingToPoint(live[3] as Reading)));
 
     // The bound statement, straight against influxd: last N before a time, oldest first; params only.
-    const q = createInfluxQuery({ url: influx.url, database: 'h1' });
+    const q = createInfluxQuery({ url: rig.influx.url, database: 'h1' });
     const rows = await readAssetHistory(q, 'plant-a', 'cnc-01', (live[0] as Reading).ts, TRAIN);
     assert.equal(rows.length, TRAIN);
     assert.equal(rows[0]?.ts, past[TRAIN]?.ts);

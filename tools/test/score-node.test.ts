@@ -3,54 +3,24 @@
  * influxd, where the `scores` and `events` points are queried back; models survive a runtime restart;
  * a corrupt model file retrains that asset with a warning; bad input is skipped with a reason.
  */
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import helper from 'node-red-node-test-helper';
 import type { NodeMessage } from 'node-red';
 import type { Reading, ScoreResult } from 'node-red-contrib-evtwin';
 import type { InfluxWriter } from 'node-red-contrib-evtwin/runtime';
-import { startInfluxd, type Service } from '../src/services';
 import { DeviceSim, loadAssets, simReading, type FaultSpec } from '../src/sim';
+import { evtwinNode, nodeById, useNodeRedInflux } from './helpers/nodeRedInflux';
 
-const pkg = dirname(require.resolve('node-red-contrib-evtwin/package.json'));
-const loadFile = createRequire(__filename);
-const nodeFile = (t: string): unknown => loadFile(join(pkg, 'dist', 'nodes', t, `${t}.js`));
-const NODES = [nodeFile('evtwin-influx'), nodeFile('evtwin-influx-out'), nodeFile('evtwin-score')];
+const NODES = [evtwinNode('evtwin-influx'), evtwinNode('evtwin-influx-out'), evtwinNode('evtwin-score')];
 const ASSETS = join(__dirname, '..', '..', 'provisioning', 'evtwin', 'assets.yaml');
 const START = Date.parse('2026-03-02T08:00:00Z');
 
-helper.init(require.resolve('node-red'));
-
-let influx: Service;
-const dirs: string[] = [];
-const tempDir = (): string => {
-  const d = mkdtempSync(join(tmpdir(), 'evtwin-score-'));
-  dirs.push(d);
-  return d;
-};
-
-interface Series {
-  columns: string[];
-  values: unknown[][];
-}
-async function query(db: string, q: string): Promise<Series[]> {
-  const res = await fetch(`${influx.url}/query?db=${db}&epoch=ms&q=${encodeURIComponent(q)}`);
-  const body = (await res.json()) as { results: { series?: Series[]; error?: string }[] };
-  const r = body.results[0];
-  if (r?.error) throw new Error(r.error);
-  return r?.series ?? [];
-}
-
-function nodeById(id: string): NonNullable<ReturnType<typeof helper.getNode>> {
-  const n = helper.getNode(id);
-  assert.ok(n, `node ${id} loaded`);
-  return n;
-}
+const rig = useNodeRedInflux('evtwin-score-');
+const { query, tempDir } = rig;
 
 type ScoredMsg = NodeMessage & { evtwin?: { score?: ScoreResult; scoreSkipped?: string } };
 interface Run {
@@ -63,16 +33,7 @@ interface Run {
 async function loadFlow(db: string, modelDir: string): Promise<Run> {
   const flow = [
     { id: 'f1', type: 'tab' },
-    {
-      id: 'cfg',
-      type: 'evtwin-influx',
-      url: influx.url,
-      database: db,
-      batchSize: '5000',
-      flushMs: '100',
-      spoolDir: join(modelDir, '..', 'spool-' + db),
-      createDatabase: true,
-    },
+    rig.influxConfig({ database: db, spoolDir: join(modelDir, '..', 'spool-' + db), createDatabase: true }),
     {
       id: 'score',
       type: 'evtwin-score',
@@ -145,17 +106,6 @@ async function feed(run: Run, readings: Reading[]): Promise<void> {
 }
 
 describe('evtwin-score in Node-RED', () => {
-  before(async () => {
-    influx = await startInfluxd();
-    await new Promise<void>((resolve) => helper.startServer(() => resolve()));
-  });
-  after(async () => {
-    await new Promise<void>((resolve) => helper.stopServer(() => resolve()));
-    await influx?.stop();
-    dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
-  });
-  afterEach(() => helper.unload());
-
   it('writes scores and explained events to InfluxDB, and keeps models across a restart', async () => {
     const modelDir = join(tempDir(), 'models');
     const SPIKE_AT = 20 * 60;

@@ -40,3 +40,5 @@ export * from './ocpp';
 export * from './api';
 export * from './influxql';
 export * from './shard';
+export * from './ackWindow';
+export * from './receipts';

@@ -14,3 +14,5 @@ export * from './influxQuery';
 export * from './grievances';
 export * from './twinApi';
 export * from './trainHistory';
+export * from './receipts';
+export * from './mqttSubscriber';

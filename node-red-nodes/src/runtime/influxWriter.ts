@@ -143,6 +143,8 @@ interface Batch {
   /** What this batch counts against the bound while in memory. */
   bytes: number;
   sources: Set<string>;
+  /** Called once the batch is safe: in InfluxDB, in the on-disk spool, or rejected to rejected/. */
+  onSafe: (() => void)[];
 }
 
 type Item = { kind: 'memory'; batch: Batch } | { kind: 'segment'; segment: Segment };
@@ -170,6 +172,9 @@ export class InfluxWriter extends EventEmitter<InfluxWriterEvents> {
   private current: string[] = [];
   private currentBytes = 0;
   private currentSources = new Set<string>();
+  private currentSafe: (() => void)[] = [];
+  /** Collects the batches sealed during one write() (see onSafe). */
+  private sealedNow: Batch[] | undefined;
   private readonly memQueue: Batch[] = [];
   private memPoints = 0;
   private memBytes = 0;
@@ -243,9 +248,11 @@ export class InfluxWriter extends EventEmitter<InfluxWriterEvents> {
 
   /**
    * Accept points (Points or anything else, which is refused by index). Throws SpoolFullError, accepting
-   * none of them, when they would not fit in the spool's bound.
+   * none of them, when they would not fit in the spool's bound. `onSafe` is called once the accepted
+   * points are safe (written to InfluxDB, fsynced to the spool, or moved to rejected/ and reported);
+   * at once when none was accepted; never when write() throws.
    */
-  write(points: readonly unknown[], source?: string): WriteResult {
+  write(points: readonly unknown[], source?: string, onSafe?: () => void): WriteResult {
     if (this.closed) throw new Error('InfluxDB writer is closed');
     const { lines, refused } = encodeBatch(points, this.opts.schemas);
     let bytes = 0;
@@ -261,6 +268,8 @@ export class InfluxWriter extends EventEmitter<InfluxWriterEvents> {
       );
     }
     if (lines.length > 0) this.full = false;
+    const touched: Batch[] = [];
+    this.sealedNow = touched;
     for (const line of lines) {
       this.current.push(line);
       const b = Buffer.byteLength(line) + 1;
@@ -269,6 +278,20 @@ export class InfluxWriter extends EventEmitter<InfluxWriterEvents> {
       this.memPoints++;
       if (source !== undefined) this.currentSources.add(source);
       if (this.current.length >= this.opts.batchSize) this.seal();
+    }
+    this.sealedNow = undefined;
+    if (onSafe) {
+      // Safe once every batch holding one of these lines is: those sealed meanwhile and the open one.
+      const parts = touched.length + (lines.length > 0 && this.current.length > 0 ? 1 : 0);
+      if (parts === 0) onSafe();
+      else {
+        let left = parts;
+        const one = (): void => {
+          if (--left === 0) onSafe();
+        };
+        for (const b of touched) b.onSafe.push(one);
+        if (parts > touched.length) this.currentSafe.push(one);
+      }
     }
     if (this.current.length > 0 && !this.flushTimer) this.armFlush();
     return { accepted: lines.length, refused };
@@ -364,10 +387,13 @@ export class InfluxWriter extends EventEmitter<InfluxWriterEvents> {
       points: this.current.length,
       bytes: this.currentBytes,
       sources: this.currentSources,
+      onSafe: this.currentSafe,
     };
     this.current = [];
     this.currentBytes = 0;
     this.currentSources = new Set();
+    this.currentSafe = [];
+    this.sealedNow?.push(batch);
     // Straight to InfluxDB only while nothing older waits on disk; otherwise to the spool's tail.
     const direct =
       !this.down &&
@@ -389,6 +415,7 @@ export class InfluxWriter extends EventEmitter<InfluxWriterEvents> {
           this.memBytes -= batch.bytes;
           this.memPoints -= batch.points;
           if (batch.sources.size > 0) this.segmentSources.set(batch.seq, [...batch.sources]);
+          this.safe(batch);
         } catch (err) {
           this.noteError(`spool write failed, batch kept in memory: ${errorText(err)}`);
           this.emit('warning', this.lastError ?? '');
@@ -467,6 +494,7 @@ export class InfluxWriter extends EventEmitter<InfluxWriterEvents> {
       if (item.kind === 'memory') {
         this.memBytes -= item.batch.bytes;
         this.memPoints -= points;
+        this.safe(item.batch);
       } else {
         await this.spool.remove(item.segment);
         this.segmentSources.delete(seq);
@@ -496,6 +524,7 @@ export class InfluxWriter extends EventEmitter<InfluxWriterEvents> {
       } catch (err) {
         reason += ` (and the batch could not be saved to ${this.spool.rejectedDir}: ${errorText(err)})`;
       }
+      this.safe(item.batch); // reported below: the points are no longer ours to keep
     } else {
       // If the move fails the segment stays in the spool and the pump retries it later.
       file = await this.spool.reject(item.segment, failure.message);
@@ -554,6 +583,16 @@ export class InfluxWriter extends EventEmitter<InfluxWriterEvents> {
       );
     }
     this.databaseReady = true;
+  }
+
+  private safe(batch: Batch): void {
+    for (const f of batch.onSafe.splice(0)) {
+      try {
+        f();
+      } catch (err) {
+        this.emit('warning', `onSafe callback failed: ${errorText(err)}`);
+      }
+    }
   }
 
   private noteError(message: string): void {

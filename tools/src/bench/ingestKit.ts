@@ -231,14 +231,35 @@ export interface EvtwinFlowOptions {
   learned?: boolean;
   batchSize?: number;
   flushMs?: number;
+  /** evtwin-mqtt-in's Receive Maximum (default 20,000). */
+  receiveMaximum?: number;
 }
 
-/** EVTwin: mqtt in → evtwin-auth → evtwin-ingest → evtwin-score → evtwin-influx-out. */
+/**
+ * EVTwin: evtwin-mqtt-in → evtwin-auth → evtwin-ingest → evtwin-score → evtwin-influx-out. The input
+ * acknowledges a message once its reading is stored or spooled, on a session the broker keeps (the
+ * broker node's own session settings do not apply to it).
+ */
 export function evtwinFlow(b: BrokerOptions, o: EvtwinFlowOptions): unknown[] {
   return [
     tab,
     brokerNode(b),
-    mqttIn([['bench-auth']], 'buffer'),
+    {
+      id: 'bench-in',
+      type: 'evtwin-mqtt-in',
+      z: 'bench-tab',
+      name: TOPIC_FILTER,
+      broker: 'bench-broker',
+      topic: TOPIC_FILTER,
+      qos: '1',
+      datatype: 'buffer',
+      ack: 'stored',
+      clientId: 'evtwin-bench-in',
+      sessionExpiryS: '3600',
+      receiveMaximum: String(o.receiveMaximum ?? 20_000),
+      ackTimeoutS: '60',
+      wires: [['bench-auth']],
+    },
     {
       id: 'bench-registry',
       type: 'evtwin-registry',

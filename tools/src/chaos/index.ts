@@ -1,13 +1,13 @@
 /**
  * `npm run chaos`: fault injection under steady load through the EVTwin pipeline
- * (mqtt in → evtwin-auth → evtwin-ingest → evtwin-score → evtwin-influx-out) on real Mosquitto,
- * InfluxDB and Node-RED. Devices publish QoS 1 on persistent sessions; Node-RED's broker connection
- * is a persistent session too (fixed client id, clean false, session expiry, no unsubscribe on close)
- * and Mosquitto keeps its queue on disk. Scenarios, one after another on the same services:
+ * (evtwin-mqtt-in → evtwin-auth → evtwin-ingest → evtwin-score → evtwin-influx-out) on real Mosquitto,
+ * InfluxDB and Node-RED. Devices publish QoS 1 on persistent sessions; evtwin-mqtt-in keeps a persistent
+ * session too and acknowledges a message only once its reading is stored or spooled, and Mosquitto
+ * keeps its queue on disk. Scenarios, one after another on the same services:
  *   influx-outage    influxd killed (SIGKILL) for --outage-seconds, then started again
  *   broker-restart   Mosquitto stopped (SIGTERM: it saves its queues) for --broker-down-seconds
  *   node-red-restart Node-RED stopped gracefully (SIGTERM) and started again
- *   node-red-crash   Node-RED killed (SIGKILL) and started again (reported, see the note it carries)
+ *   node-red-crash   Node-RED killed (SIGKILL) and started again
  *   spool-full       the writer's spool quota set to --spool-mb, influxd down until it is full
  * After each: readings lost (sent − distinct seq stored in the scenario's window), duplicates stored
  * (points − distinct seq: a redelivered reading keeps its ts, so InfluxDB overwrites it, and auth
@@ -282,8 +282,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         });
         if (scenario === 'node-red-crash')
           note =
-            "Node-RED's mqtt in acknowledges (PUBACK) a message when it enters the flow, before it is stored: " +
-            "what a crash catches in flight (between nodes, in the writer's open batch) is not redelivered.";
+            'evtwin-mqtt-in acknowledges a message only once its reading is in InfluxDB or the spool: what the ' +
+            'crash caught in flight was redelivered by the broker (the stock mqtt in acknowledges on entry).';
       }
       const recoveredAt = Date.now();
       o.log(`fault over after ${((recoveredAt - faultAt) / 1000).toFixed(1)} s; catching up`);

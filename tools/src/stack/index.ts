@@ -6,9 +6,18 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
-import { parseAssetModel } from 'node-red-contrib-evtwin';
+import { parseAssetModel, type Asset } from 'node-red-contrib-evtwin';
 import { findExecutable, startInfluxd, INFLUXD_MISSING, type Service } from '../services';
-import { startSimulator, type Simulator } from '../sim';
+import {
+  FAULT_KINDS,
+  FAULT_TYPES,
+  FaultSpecError,
+  parseFaultSpec,
+  resolveFaults,
+  startSimulator,
+  type FaultSpec,
+  type Simulator,
+} from '../sim';
 import { startBroker, type Broker } from './broker';
 import {
   GRAFANA_MISSING,
@@ -30,8 +39,17 @@ export interface StackArgs {
   statsEveryS: number;
   /** Flow file to run instead of flows/evtwin-stack.json. */
   flow?: string;
+  /** Scheduled simulator faults (`--fault=SPEC`, repeatable; evtwin-sim's syntax and parser). */
+  faults: FaultSpec[];
   help: boolean;
 }
+
+/** A mistake on the command line: runStack prints it and returns 2 before it starts anything. */
+export class StackUsageError extends Error {
+  override name = 'StackUsageError';
+}
+
+const FAULT_SYNTAX = 'TYPE:ASSET:START_S:DURATION_S[:SEVERITY]';
 
 export const USAGE = `Usage: npm start [-- options]   (or: node tools/bin/evtwin-stack.js [options])
 
@@ -43,6 +61,11 @@ Options:
   --embedded-broker   use the embedded aedes broker even when Mosquitto is installed
   --stats-every=S     seconds between "flowing" lines (default 5; 0 turns them off)
   --flow=FILE         run this flow file instead of flows/evtwin-stack.json
+  --fault=SPEC        inject a fault into the simulator; repeatable. SPEC is TYPE:ASSET:START_S:DURATION_S
+                      [:SEVERITY], as for evtwin-sim --fault: ASSET an id, SITE/ASSET or *; START_S seconds
+                      after the simulator starts; SEVERITY in (0, 1], default 1. A bad SPEC exits with 2.
+                      E.g. --fault=high_temperature:cnc-02:0:600. TYPE, and the asset kinds it applies to:
+${FAULT_TYPES.map((t) => `                        ${t.padEnd(17)} ${FAULT_KINDS[t].join(', ')}`).join('\n')}
   -h, --help          this text
 
 Environment:
@@ -62,21 +85,46 @@ every message's token; users from provisioning/evtwin/users.yaml log in at /evtw
 audit log is registry.json.audit.jsonl (check: evtwin audit verify FILE).
 `;
 
+/** The command line; throws StackUsageError on a mistake. */
 export function parseStackArgs(argv: string[]): StackArgs {
-  const args: StackArgs = { sim: true, embeddedBroker: false, statsEveryS: 5, help: false };
+  const args: StackArgs = { sim: true, embeddedBroker: false, statsEveryS: 5, faults: [], help: false };
   for (const a of argv) {
     if (a === '--no-sim') args.sim = false;
     else if (a === '--embedded-broker') args.embeddedBroker = true;
     else if (a === '-h' || a === '--help') args.help = true;
     else if (a.startsWith('--stats-every=')) {
       const s = Number(a.slice('--stats-every='.length));
-      if (!Number.isFinite(s) || s < 0) throw new Error(`${a}: expected a number of seconds`);
+      if (!Number.isFinite(s) || s < 0) throw new StackUsageError(`${a}: expected a number of seconds`);
       args.statsEveryS = s;
     } else if (a.startsWith('--flow=')) args.flow = resolve(a.slice('--flow='.length));
-    else throw new Error(`unknown option ${a}\n\n${USAGE}`);
+    else if (a.startsWith('--fault=')) {
+      try {
+        args.faults.push(parseFaultSpec(a.slice('--fault='.length)));
+      } catch (err) {
+        if (!(err instanceof FaultSpecError)) throw err;
+        throw new StackUsageError(`--fault: ${err.message}`);
+      }
+    } else if (a === '--fault') throw new StackUsageError(`--fault needs a spec: --fault=${FAULT_SYNTAX}`);
+    else throw new StackUsageError(`unknown option ${a}\n\n${USAGE}`);
   }
+  if (args.faults.length > 0 && !args.sim)
+    throw new StackUsageError('--fault injects faults into the simulator: it does not go with --no-sim');
   return args;
 }
+
+/** Check the faults against the asset model (no such asset, a leak on a CNC machine…) before starting. */
+export function checkStackFaults(faults: readonly FaultSpec[], assets: readonly Asset[]): void {
+  try {
+    resolveFaults(faults, assets);
+  } catch (err) {
+    if (!(err instanceof FaultSpecError)) throw err;
+    throw new StackUsageError(`--fault: ${err.message}`);
+  }
+}
+
+const describeFault = (f: FaultSpec): string =>
+  `${f.type} on ${f.asset} from ${f.startS} s for ${f.durationS} s` +
+  (f.severity === undefined ? '' : ` (severity ${f.severity})`);
 
 const DATABASE = 'evtwin';
 const say = (line: string): void => console.log(line);
@@ -123,15 +171,25 @@ async function bounded(name: string, ms: number, step: () => Promise<unknown>): 
 }
 
 export async function runStack(argv: string[], repoRoot: string): Promise<number> {
-  const args = parseStackArgs(argv);
-  if (args.help) {
-    say(USAGE);
-    return 0;
+  const assetsFile = join(repoRoot, 'provisioning', 'evtwin', 'assets.yaml');
+  let args: StackArgs;
+  let assets: Asset[];
+  try {
+    args = parseStackArgs(argv);
+    if (args.help) {
+      say(USAGE);
+      return 0;
+    }
+    assets = parseAssetModel(readFileSync(assetsFile, 'utf8'), assetsFile).assets;
+    checkStackFaults(args.faults, assets);
+  } catch (err) {
+    if (!(err instanceof StackUsageError)) throw err;
+    console.error(`evtwin: ${err.message}`);
+    return 2;
   }
   const t0 = performance.now();
   const dataDir = resolve(process.env.EVTWIN_DATA_DIR || join(repoRoot, '.data'));
   const flowFile = args.flow ?? join(repoRoot, 'flows', 'evtwin-stack.json');
-  const assetsFile = join(repoRoot, 'provisioning', 'evtwin', 'assets.yaml');
   const provisioningFile = join(repoRoot, 'provisioning', 'influxdb', 'evtwin.yaml');
   mkdirSync(dataDir, { recursive: true });
 
@@ -206,7 +264,6 @@ export async function runStack(argv: string[], repoRoot: string): Promise<number
     );
     if (interrupted) return await stopAll().then(() => 0);
 
-    const assets = parseAssetModel(readFileSync(assetsFile, 'utf8'), assetsFile).assets;
     const usersFile = join(repoRoot, 'provisioning', 'evtwin', 'users.yaml');
     const sec = provisionSecurity(dataDir, assets);
     let brokerNote: string | undefined;
@@ -322,7 +379,7 @@ export async function runStack(argv: string[], repoRoot: string): Promise<number
         connectionPerDevice: broker.kind === 'mosquitto',
         brokerLogin: broker.kind === 'mosquitto',
         tokens: sec.tokens,
-        faults: [],
+        faults: args.faults,
         // The embedded aedes broker speaks MQTT 3.1.1 only.
         protocolVersion: broker.protocolVersion,
       });
@@ -331,6 +388,7 @@ export async function runStack(argv: string[], repoRoot: string): Promise<number
         `  simulator  ${assets.length} devices, 1 message/s each, seed 42, QoS 1, MQTT ${broker.protocolVersion === 5 ? '5' : '3.1.1'} → ${broker.url}` +
           (broker.kind === 'mosquitto' ? ', one login per device' : ''),
       );
+      if (args.faults.length > 0) say(`             faults: ${args.faults.map(describeFault).join('; ')}`);
     } else {
       say('  simulator  off (--no-sim): publish to evtwin/v1/{site}/{asset}/telemetry yourself');
     }
@@ -366,6 +424,9 @@ export async function runStack(argv: string[], repoRoot: string): Promise<number
           say(
             `[${time}] flowing: ` +
               (stats ? `simulator sent ${delta} readings (${sent} total), ` : '') +
+              (stats && args.faults.length > 0
+                ? `faults active on ${stats.faultsActive} of ${assets.length} devices, `
+                : '') +
               `InfluxDB ${points} points in the last ${args.statsEveryS} s, spool ${kib(directoryBytes(spoolDir))}`,
           );
         })();

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -68,4 +68,19 @@ export async function startStack(args: string[], env: NodeJS.ProcessEnv = {}): P
     pids: [...out.matchAll(/(?:influxd|mosquitto) pid (\d+)/g)].map((m) => Number(m[1])),
     dataDir,
   };
+}
+
+/** Ctrl-C (SIGINT) the stack, SIGKILL it after 15 s, remove its data folder; its exit code ('killed' after SIGKILL). */
+export async function stopStack(stack: Running): Promise<number | null | 'killed'> {
+  stack.child.kill('SIGINT');
+  const code = await Promise.race([
+    stack.exited,
+    sleep(15_000, undefined, { ref: false }).then(() => 'killed' as const),
+  ]);
+  if (code === 'killed') {
+    stack.child.kill('SIGKILL');
+    await stack.exited;
+  }
+  rmSync(stack.dataDir, { recursive: true, force: true });
+  return code;
 }

@@ -10,6 +10,7 @@ import { AuthGate, type AuthRejectReason, type AuthResult } from '../../core/aut
 import { RateMeter, shortCount } from '../../core/rate';
 import { DEFAULT_REPLAY, DEFAULT_THROTTLE } from '../../core/replay';
 import { RejectionAggregator } from '../../runtime/auditLog';
+import { settleReceipt } from '../../runtime/receipts';
 import { DEFAULT_TELEMETRY_TEMPLATE, compileTopicTemplate } from '../../core/topics';
 import type { RegistryConfigNode } from '../evtwin-registry/config';
 import { StatusReporter, asError } from '../shared/status';
@@ -120,9 +121,11 @@ export = function register(RED: NodeAPI): void {
             },
           };
           send([null, out]);
+          settleReceipt(msg); // answered: its path ends in the rejection output
         }
         done();
       } catch (err) {
+        settleReceipt(msg);
         done(asError(err));
       }
     });

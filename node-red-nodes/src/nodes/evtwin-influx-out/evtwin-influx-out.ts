@@ -1,7 +1,8 @@
 /** evtwin-influx-out: readings or points → the shared InfluxDB writer of an evtwin-influx config node. */
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from 'node-red';
 import { isReading, readingToPoint, shortCount } from '../../core';
-import type { RejectedBatch, WriterStats } from '../../runtime';
+import { receiptOf } from '../../core/receipts';
+import { receipts, type RejectedBatch, type WriterStats } from '../../runtime';
 import type { InfluxConfigNode } from '../evtwin-influx/config';
 import { StatusReporter, asError } from '../shared/status';
 
@@ -69,12 +70,15 @@ export = function register(RED: NodeAPI): void {
     writer?.on('rejected', onRejected);
 
     this.on('input', (msg: NodeMessageInFlow, _send, done) => {
+      // The message's source (evtwin-mqtt-in) acknowledges it once its points are safe, or refused loudly.
+      const receipt = receiptOf(msg);
+      const settle = receipt === undefined ? undefined : (): void => receipts.settle(receipt);
       try {
         if (!writer) throw new Error(problem);
         const items: unknown[] = Array.isArray(msg.payload) ? msg.payload : [msg.payload];
         const points = items.map((x) => (isReading(x) ? readingToPoint(x) : x));
         // Throws SpoolFullError (nothing of this message accepted): done(err) makes it catchable.
-        const { refused } = writer.write(points, this.id);
+        const { refused } = writer.write(points, this.id, settle);
         if (refused.length === 0) return done();
         const listed = refused
           .slice(0, 5)
@@ -87,6 +91,7 @@ export = function register(RED: NodeAPI): void {
           ),
         );
       } catch (err) {
+        settle?.();
         status.refresh();
         done(asError(err));
       }

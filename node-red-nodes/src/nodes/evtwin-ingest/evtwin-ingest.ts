@@ -13,6 +13,8 @@ import {
   type IngestConfig,
   type Rejection,
 } from '../../core';
+import { receiptOf } from '../../core/receipts';
+import { receipts } from '../../runtime/receipts';
 import { StatusReporter, asError } from '../shared/status';
 
 interface IngestNodeDef extends NodeDef {
@@ -110,6 +112,9 @@ export = function register(RED: NodeAPI): void {
         rejected.add(bad.length, receivedAt);
         lastReject = result.rejections[0]?.code ?? '';
       }
+      // One message became good.length readings: each must be settled downstream; dead letters end here.
+      const receipt = receiptOf(msg);
+      if (receipt !== undefined) receipts.fork(receipt, good.length);
       send([good, bad]);
       done();
     });

@@ -1,0 +1,79 @@
+/**
+ * Receipts: how a message's source learns that the flow is done with it. An input node that can
+ * acknowledge late (evtwin-mqtt-in) issues a receipt and puts its number on `msg.evtwin.receipt`;
+ * nodes pass it on; the node where the message's path ends settles it: evtwin-influx-out once its
+ * points are in InfluxDB or in the on-disk spool, evtwin-auth and evtwin-ingest when they dead-letter
+ * it. A node that turns one message into several forks the receipt, so the source hears back only
+ * when every part has been settled. Settling an unknown or already settled receipt does nothing.
+ */
+export type ReceiptId = number;
+
+interface Open {
+  holds: number;
+  issuedAt: number;
+  onSettled: () => void;
+}
+
+export class ReceiptBook {
+  private next = 1;
+  private readonly open = new Map<ReceiptId, Open>();
+
+  /** Receipts issued and not yet settled. */
+  get size(): number {
+    return this.open.size;
+  }
+
+  issue(onSettled: () => void, now = Date.now()): ReceiptId {
+    const id = this.next++;
+    this.open.set(id, { holds: 1, issuedAt: now, onSettled });
+    return id;
+  }
+
+  /**
+   * Forget receipts issued before `before` without calling back: their messages went where nothing
+   * settles them (the source acknowledges those on its own timeout). Returns how many.
+   */
+  sweep(before: number): number {
+    let n = 0;
+    // A Map iterates in insertion order: the oldest first.
+    for (const [id, r] of this.open) {
+      if (r.issuedAt >= before) break;
+      this.open.delete(id);
+      n++;
+    }
+    return n;
+  }
+
+  /** The message carrying `id` became `parts` messages (0: it ended here, which settles it). */
+  fork(id: ReceiptId, parts: number): void {
+    const r = this.open.get(id);
+    if (!r) return;
+    r.holds += parts - 1;
+    if (r.holds <= 0) this.finish(id, r);
+  }
+
+  settle(id: ReceiptId): void {
+    const r = this.open.get(id);
+    if (!r) return;
+    r.holds--;
+    if (r.holds <= 0) this.finish(id, r);
+  }
+
+  /** Forget a receipt without calling back (its source can no longer acknowledge it). */
+  discard(id: ReceiptId): void {
+    this.open.delete(id);
+  }
+
+  private finish(id: ReceiptId, r: Open): void {
+    this.open.delete(id);
+    r.onSettled();
+  }
+}
+
+/** The receipt a message carries on msg.evtwin.receipt, if any. */
+export function receiptOf(msg: object): ReceiptId | undefined {
+  const e = (msg as { evtwin?: unknown }).evtwin;
+  if (typeof e !== 'object' || e === null) return undefined;
+  const r = (e as { receipt?: unknown }).receipt;
+  return typeof r === 'number' && Number.isSafeInteger(r) && r > 0 ? r : undefined;
+}
