@@ -13,6 +13,10 @@ import type { NodeMessage } from 'node-red';
 import { fernetEncrypt, sealTelemetry } from '../src/core/fernet';
 import { register } from '../src/core/registry';
 import { updateRegistry } from '../src/runtime/registryStore';
+// The dist nodes settle receipts in dist's runtime: issue them there too.
+const { receipts } = require(join(__dirname, '..', 'dist', 'runtime', 'receipts.js')) as {
+  receipts: { issue(onSettled: () => void): number; size: number };
+};
 
 const DIST = join(__dirname, '..', 'dist', 'nodes');
 const nodes = [
@@ -118,6 +122,46 @@ describe('evtwin-auth node', () => {
   before(() => new Promise<void>((resolve) => helper.startServer(() => resolve())));
   after(() => new Promise<void>((resolve) => helper.stopServer(() => resolve())));
   afterEach(() => helper.unload());
+
+  it('checks each item of a batch: good ones go on as one batch and one message of readings, bad ones alone; receipts', async () => {
+    const d = seed();
+    const { ok, bad, readings } = await load(d.file);
+    const settled: string[] = [];
+    const item = (name: string, asset: string, token: unknown, payload: unknown) => ({
+      topic: topic(asset),
+      payload: Buffer.from(JSON.stringify(payload)),
+      userProperties: { authorization: token },
+      receipt: receipts.issue(() => settled.push(name)),
+    });
+    const batch = [
+      item('a1', 'a', d.a, reading()),
+      item('forged', 'b', d.a, reading()), // a's token on b's topic
+      item('b1', 'b', d.b, [reading(), reading()]), // two readings in one message
+      item('a-future', 'a', d.a, reading({ ts: Date.now() + 10 * 86_400_000 })), // ingest refuses it
+    ];
+    nodeById('auth').receive({ topic: 'evtwin/v1/+/+/telemetry', batch });
+    const deadline = Date.now() + 2000;
+    while ((readings.length === 0 || bad.length === 0) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 2));
+    await new Promise((r) => setTimeout(r, 30));
+    // auth: one batch of the three authentic items, credentials gone, identities on them.
+    assert.equal(ok.length, 1);
+    const passed = ok[0]?.batch as { topic: string; identity: { asset: string }; userProperties?: unknown }[];
+    assert.deepEqual(passed.map((i) => i.identity.asset), ['a', 'b', 'a']);
+    assert.ok(passed.every((i) => i.userProperties === undefined), 'credentials removed');
+    // The forged item alone on output 2, with its reason, its receipt settled there.
+    assert.equal(bad.length, 1);
+    assert.equal((bad[0]?.error as { code: string }).code, 'wrong-device');
+    assert.equal(bad[0]?.topic, topic('b'));
+    // ingest: one message holding the three readings, and the receipts of the items they came from.
+    assert.equal(readings.length, 1);
+    const list = readings[0]?.payload as { asset: string }[];
+    assert.deepEqual(list.map((r) => r.asset), ['a', 'b', 'b']);
+    const held = (readings[0]?.evtwin as { receipts: number[] }).receipts;
+    assert.deepEqual(held, [batch[0]?.receipt, batch[2]?.receipt]);
+    // Settled: the forged one (auth) and the one from the future (ingest dead-letter); not the stored ones.
+    assert.deepEqual(settled.sort(), ['a-future', 'forged']);
+  });
 
   it('passes a valid token (user property or payload), strips it, and ingest keeps the identity', async () => {
     const d = seed();

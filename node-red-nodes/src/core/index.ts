@@ -42,3 +42,4 @@ export * from './influxql';
 export * from './shard';
 export * from './ackWindow';
 export * from './receipts';
+export * from './batch';

@@ -70,6 +70,22 @@ export class ReceiptBook {
   }
 }
 
+/**
+ * The receipts a message carries: msg.evtwin.receipt (a message of its own) and msg.evtwin.receipts
+ * (readings of several messages in one, after a batch).
+ */
+export function receiptsOf(msg: object): ReceiptId[] {
+  const e = (msg as { evtwin?: unknown }).evtwin;
+  if (typeof e !== 'object' || e === null) return [];
+  const { receipt, receipts } = e as { receipt?: unknown; receipts?: unknown };
+  const out: ReceiptId[] = [];
+  if (isReceipt(receipt)) out.push(receipt);
+  if (Array.isArray(receipts)) for (const r of receipts) if (isReceipt(r)) out.push(r);
+  return out;
+}
+
+const isReceipt = (r: unknown): r is ReceiptId => typeof r === 'number' && Number.isSafeInteger(r) && r > 0;
+
 /** The receipt a message carries on msg.evtwin.receipt, if any. */
 export function receiptOf(msg: object): ReceiptId | undefined {
   const e = (msg as { evtwin?: unknown }).evtwin;

@@ -2,7 +2,7 @@
  * The process's one ReceiptBook: evtwin-mqtt-in issues receipts, the nodes where a message's path
  * ends settle them (see core/receipts.ts). One instance per Node-RED runtime, shared by module.
  */
-import { ReceiptBook, receiptOf } from '../core/receipts';
+import { ReceiptBook, receiptsOf } from '../core/receipts';
 
 export const receipts = new ReceiptBook();
 
@@ -10,8 +10,7 @@ export const receipts = new ReceiptBook();
 const FORGET_AFTER_MS = 15 * 60_000;
 setInterval(() => receipts.sweep(Date.now() - FORGET_AFTER_MS), 60_000).unref();
 
-/** Settle the receipt `msg` carries, if any. */
-export function settleReceipt(msg: object): void {
-  const id = receiptOf(msg);
-  if (id !== undefined) receipts.settle(id);
+/** Settle the receipts `msg` carries, if any. */
+export function settleReceipts(msg: object): void {
+  for (const id of receiptsOf(msg)) receipts.settle(id);
 }

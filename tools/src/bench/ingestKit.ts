@@ -233,6 +233,8 @@ export interface EvtwinFlowOptions {
   flushMs?: number;
   /** evtwin-mqtt-in's Receive Maximum (default 20,000). */
   receiveMaximum?: number;
+  /** evtwin-mqtt-in sends batches (default true; false: a message per MQTT message). */
+  batch?: boolean;
 }
 
 /**
@@ -258,6 +260,7 @@ export function evtwinFlow(b: BrokerOptions, o: EvtwinFlowOptions): unknown[] {
       sessionExpiryS: '3600',
       receiveMaximum: String(o.receiveMaximum ?? 20_000),
       ackTimeoutS: '60',
+      output: o.batch === false ? 'message' : 'batch',
       wires: [['bench-auth']],
     },
     {
@@ -311,7 +314,7 @@ export function evtwinFlow(b: BrokerOptions, o: EvtwinFlowOptions): unknown[] {
       persist: false,
       modelDir: '',
       saveEveryS: '30',
-      scoreEveryS: '0',
+      scoreEveryS: '1',
       repeatMin: '10',
       wires: [['bench-out'], ['bench-out'], []],
     },

@@ -69,6 +69,20 @@ async function main(): Promise<void> {
   });
   state.handle = handle;
   send({ type: 'ready', detail: handle.url });
+  if (process.env.EVTWIN_BENCH_TRACE) traceWriter();
+}
+
+/** EVTWIN_BENCH_TRACE=1: the writer's state every second on stderr (where a pipeline stalls). */
+function traceWriter(): void {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the embedded runtime's own instance
+  const RED = require('node-red') as { nodes: { getNode(id: string): unknown } };
+  setInterval(() => {
+    const influx = RED.nodes.getNode('bench-influx') as { writer?: { stats(): object } } | null;
+    const mem = process.memoryUsage();
+    process.stderr.write(
+      `[trace] ${JSON.stringify({ writer: influx?.writer?.stats(), heapMB: Math.round(mem.heapUsed / 1e6) })}\n`,
+    );
+  }, 1000).unref();
 }
 
 main().catch((err: unknown) => {

@@ -10,7 +10,8 @@ import { AuthGate, type AuthRejectReason, type AuthResult } from '../../core/aut
 import { RateMeter, shortCount } from '../../core/rate';
 import { DEFAULT_REPLAY, DEFAULT_THROTTLE } from '../../core/replay';
 import { RejectionAggregator } from '../../runtime/auditLog';
-import { settleReceipt } from '../../runtime/receipts';
+import { receipts, settleReceipts } from '../../runtime/receipts';
+import { batchOf, type BatchItem } from '../../core/batch';
 import { DEFAULT_TELEMETRY_TEMPLATE, compileTopicTemplate } from '../../core/topics';
 import type { RegistryConfigNode } from '../evtwin-registry/config';
 import { StatusReporter, asError } from '../shared/status';
@@ -83,7 +84,57 @@ export = function register(RED: NodeAPI): void {
     });
     status.refresh();
 
+    /** A refused item of a batch becomes a message of its own on output 2, as it would have alone. */
+    const rejection = (
+      item: BatchItem,
+      result: Extract<AuthResult, { ok: false }>,
+      now: number,
+    ): NodeMessage => {
+      rejected.add(1, now);
+      lastReason = result.reason;
+      aggregate.recordRejection(result.device ?? `topic:${item.topic}`, result.reason);
+      const { authorization: _credential, ...otherProps } = item.userProperties ?? {};
+      if (item.receipt !== undefined) receipts.settle(item.receipt);
+      return {
+        topic: item.topic,
+        payload: item.payload,
+        ...(item.userProperties ? { userProperties: otherProps } : {}),
+        error: {
+          message: `${result.reason}: ${result.detail}`,
+          code: result.reason,
+          source: { id: this.id, type: this.type, name: this.name },
+        },
+      };
+    };
+
     this.on('input', (msg: NodeMessageInFlow, send, done) => {
+      const batch = batchOf(msg);
+      if (batch) {
+        try {
+          const now = Date.now();
+          const index = registry?.service?.index();
+          const good: BatchItem[] = [];
+          const bad: NodeMessage[] = [];
+          for (const item of batch) {
+            const result: AuthResult = gate
+              ? gate.check(item, index, now)
+              : { ok: false, reason: 'unavailable', detail: `node not configured: ${configError}` };
+            if (result.ok) {
+              // The credential never travels further than this node.
+              const { userProperties: _props, ...kept } = item;
+              good.push({ ...kept, payload: result.body, identity: result.identity });
+            } else bad.push(rejection(item, result, now));
+          }
+          passed.add(good.length, now);
+          const { _msgid: _ignored, ...rest } = msg;
+          send([good.length > 0 ? { ...rest, batch: good } : null, bad]);
+          done();
+        } catch (err) {
+          for (const item of batch) if (item.receipt !== undefined) receipts.settle(item.receipt);
+          done(asError(err));
+        }
+        return;
+      }
       try {
         const now = Date.now();
         const { _msgid: _ignored, ...rest } = msg;
@@ -121,11 +172,11 @@ export = function register(RED: NodeAPI): void {
             },
           };
           send([null, out]);
-          settleReceipt(msg); // answered: its path ends in the rejection output
+          settleReceipts(msg); // answered: its path ends in the rejection output
         }
         done();
       } catch (err) {
-        settleReceipt(msg);
+        settleReceipts(msg);
         done(asError(err));
       }
     });

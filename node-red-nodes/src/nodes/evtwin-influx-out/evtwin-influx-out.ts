@@ -1,7 +1,7 @@
 /** evtwin-influx-out: readings or points → the shared InfluxDB writer of an evtwin-influx config node. */
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from 'node-red';
 import { isReading, readingToPoint, shortCount } from '../../core';
-import { receiptOf } from '../../core/receipts';
+import { receiptsOf } from '../../core/receipts';
 import { receipts, type RejectedBatch, type WriterStats } from '../../runtime';
 import type { InfluxConfigNode } from '../evtwin-influx/config';
 import { StatusReporter, asError } from '../shared/status';
@@ -71,8 +71,13 @@ export = function register(RED: NodeAPI): void {
 
     this.on('input', (msg: NodeMessageInFlow, _send, done) => {
       // The message's source (evtwin-mqtt-in) acknowledges it once its points are safe, or refused loudly.
-      const receipt = receiptOf(msg);
-      const settle = receipt === undefined ? undefined : (): void => receipts.settle(receipt);
+      const held = receiptsOf(msg);
+      const settle =
+        held.length === 0
+          ? undefined
+          : (): void => {
+              for (const id of held) receipts.settle(id);
+            };
       try {
         if (!writer) throw new Error(problem);
         const items: unknown[] = Array.isArray(msg.payload) ? msg.payload : [msg.payload];

@@ -11,8 +11,11 @@ import {
   parseAssetModel,
   shortCount,
   type IngestConfig,
+  type Reading,
   type Rejection,
 } from '../../core';
+import type { BatchItem } from '../../core/batch';
+import { batchOf } from '../../core/batch';
 import { receiptOf } from '../../core/receipts';
 import { receipts } from '../../runtime/receipts';
 import { StatusReporter, asError } from '../shared/status';
@@ -77,6 +80,8 @@ export = function register(RED: NodeAPI): void {
     status.refresh();
 
     this.on('input', (msg: NodeMessageInFlow, send, done) => {
+      const batch = batchOf(msg);
+      if (batch) return onBatch(msg, batch, send, done);
       const receivedAt = Date.now();
       const topic = typeof msg.topic === 'string' ? msg.topic : '';
       const result: { readings: ReturnType<typeof ingestMessage>['readings']; rejections: Rejection[] } =
@@ -118,6 +123,62 @@ export = function register(RED: NodeAPI): void {
       send([good, bad]);
       done();
     });
+
+    /**
+     * A batch (see core/batch.ts) → one message with every good reading in payload (an array) and the
+     * receipts of the items they came from; dead letters one per rejection, as for single messages.
+     */
+    const onBatch = (
+      msg: NodeMessageInFlow,
+      batch: BatchItem[],
+      send: (m: (NodeMessage | NodeMessage[] | null)[]) => void,
+      done: (err?: Error) => void,
+    ): void => {
+      const receivedAt = Date.now();
+      const good: Reading[] = [];
+      const held: number[] = [];
+      const bad: NodeMessage[] = [];
+      for (const item of batch) {
+        const result: { readings: Reading[]; rejections: Rejection[] } = config
+          ? ingestMessage(item.topic, item.payload, receivedAt, config)
+          : {
+              readings: [],
+              rejections: [{ code: 'config-error', reason: `node not configured: ${configError}` }],
+            };
+        for (const r of result.readings) good.push(r);
+        for (const r of result.rejections)
+          bad.push({
+            topic: item.topic,
+            payload: item.payload,
+            error: {
+              message: r.reason,
+              code: r.code,
+              index: r.index,
+              source: { id: this.id, type: this.type, name: this.name },
+            },
+            evtwin: { ...(item.identity ? { identity: item.identity } : {}), topic: item.topic, receivedAt },
+          });
+        // The item's readings travel in the one message below: settled there, or here if it has none.
+        if (item.receipt !== undefined) {
+          if (result.readings.length > 0) held.push(item.receipt);
+          else receipts.settle(item.receipt);
+        }
+      }
+      readings.add(good.length, receivedAt);
+      if (bad.length > 0) {
+        rejected.add(bad.length, receivedAt);
+        lastReject = String((bad[0]?.error as { code?: unknown } | undefined)?.code ?? '');
+      }
+      const { _msgid: _ignored, batch: _batch, ...rest } = msg;
+      const carried = typeof msg.evtwin === 'object' && msg.evtwin !== null ? (msg.evtwin as object) : {};
+      send([
+        good.length > 0
+          ? { ...rest, payload: good, evtwin: { ...carried, receivedAt, receipts: held } }
+          : null,
+        bad,
+      ]);
+      done();
+    };
 
     this.on('close', () => status.close());
   }

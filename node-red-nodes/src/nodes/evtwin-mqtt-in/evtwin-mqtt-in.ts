@@ -6,6 +6,7 @@
  */
 import type { ConnectionOptions } from 'node:tls';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
+import type { BatchItem } from '../../core/batch';
 import { RateMeter, shortCount } from '../../core/rate';
 import { MqttSubscriber, receipts, type InboundMessage, type SubscriberOptions } from '../../runtime';
 import { StatusReporter, asError } from '../shared/status';
@@ -20,7 +21,11 @@ interface MqttInDef extends NodeDef {
   sessionExpiryS: string;
   receiveMaximum: string;
   ackTimeoutS: string;
+  output: string;
 }
+
+/** Items per batch message at most (a socket read rarely holds more). */
+const MAX_BATCH = 1000;
 
 /** What Node-RED's mqtt-broker configuration node resolves (10-mqtt.js setOptions). */
 interface BrokerConfigNode extends Node {
@@ -126,22 +131,48 @@ export = function register(RED: NodeAPI): void {
     });
     status.refresh();
 
-    subscriber?.on('message', (m) => {
-      rate.add(1, Date.now());
-      let msg: NodeMessage;
+    /** The payload as configured, or undefined (and the message answered) when it is not JSON. */
+    const decode = (m: InboundMessage): NodeMessage | undefined => {
       try {
-        msg = toMessage(m, def.datatype);
+        return toMessage(m, def.datatype);
       } catch (err) {
         m.settle(); // answered here: it can never parse
         this.error(`${m.topic}: payload is not JSON (${asError(err).message})`, {
           topic: m.topic,
           payload: m.payload,
         });
+        return undefined;
+      }
+    };
+    const receiptFor = (m: InboundMessage): number | undefined => {
+      if (afterStore && m.qos > 0) return receipts.issue(m.settle);
+      m.settle();
+      return undefined;
+    };
+
+    // Batch output: what arrives in one read from the socket leaves as one message (core/batch.ts).
+    let batch: BatchItem[] = [];
+    const sendBatch = (): void => {
+      const items = batch;
+      batch = [];
+      if (items.length > 0) this.send({ topic: def.topic, batch: items });
+    };
+
+    subscriber?.on('message', (m) => {
+      rate.add(1, Date.now());
+      const msg = decode(m);
+      if (!msg) return;
+      const receipt = receiptFor(m);
+      if (def.output !== 'batch') {
+        if (receipt !== undefined) msg.evtwin = { receipt };
+        this.send(msg);
         return;
       }
-      if (afterStore && m.qos > 0) msg.evtwin = { receipt: receipts.issue(m.settle) };
-      else m.settle();
-      this.send(msg);
+      const item: BatchItem = { topic: m.topic, payload: msg.payload };
+      if (msg.userProperties) item.userProperties = msg.userProperties as Record<string, unknown>;
+      if (receipt !== undefined) item.receipt = receipt;
+      if (batch.push(item) === 1) queueMicrotask(sendBatch);
+      else if (batch.length >= MAX_BATCH) sendBatch();
     });
     subscriber?.on('error', (err) => {
       this.error(err.message);

@@ -6,7 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
-import type { Reading } from '../../core';
+import type { Reading, ScoreResult } from '../../core';
+import { receiptsOf } from '../../core/receipts';
 import {
   RateMeter,
   Scorer,
@@ -30,7 +31,14 @@ import {
   restoreLearnedDetector,
   type LearnedDetectorOptions,
 } from '../../core/scoring/learned';
-import { FirstSeenGate, ModelStore, TrainPool, createInfluxQuery, readAssetHistory } from '../../runtime';
+import {
+  FirstSeenGate,
+  ModelStore,
+  TrainPool,
+  createInfluxQuery,
+  readAssetHistory,
+  receipts,
+} from '../../runtime';
 import type { InfluxConfigNode } from '../evtwin-influx/config';
 import { StatusReporter, asError } from '../shared/status';
 
@@ -212,6 +220,7 @@ export = function register(RED: NodeAPI): void {
 
     node.on('input', (msg: NodeMessageInFlow, send, done) => {
       const reading = msg.payload;
+      if (Array.isArray(reading)) return handleArray({ msg, send, done }, reading);
       if (gate && scorer && isReading(reading)) {
         const key = assetKeyOf(reading);
         if (!scorer.has(key) && !gate.admit(key, { msg, send, done })) return;
@@ -219,45 +228,95 @@ export = function register(RED: NodeAPI): void {
       handle({ msg, send, done });
     });
 
+    type Scored =
+      | { ok: true; result: ScoreResult; points: Point[]; alerts: NodeMessage[] }
+      | { ok: false; skipped: string };
+
+    /** Score one reading: its score point (when due), event points and alert messages. */
+    function scoreOne(reading: unknown): Scored {
+      if (!scorer || !isReading(reading))
+        return {
+          ok: false,
+          skipped: scorer ? 'payload is not a canonical reading' : `node not configured: ${configError}`,
+        };
+      const out = scorer.score(reading);
+      if (!out.ok) return { ok: false, skipped: out.skipped };
+      const key = assetKeyOf(reading);
+      store?.touch(key);
+      if (out.retrain) retrain(key);
+      const points: Point[] = [];
+      const last = lastScorePoint.get(key);
+      if (
+        scoreEveryMs === 0 ||
+        last === undefined ||
+        reading.ts - last >= scoreEveryMs ||
+        out.result.anomaly
+      ) {
+        points.push(scorePoint(reading, out.result));
+        lastScorePoint.set(key, reading.ts);
+      }
+      for (const f of out.events) points.push(eventPoint(reading, f));
+      if (out.events.length > 0) events.add(out.events.length, Date.now());
+      const alerts: NodeMessage[] = out.events.map((f) => ({
+        topic: alertsTopic(reading.site),
+        payload: alertOf(reading, f),
+      }));
+      return { ok: true, result: out.result, points, alerts };
+    }
+
     function handle({ msg, send, done }: Held): void {
       try {
-        const reading = msg.payload;
         const origin = (msg as { evtwin?: Record<string, unknown> }).evtwin ?? {};
         const { _msgid: _ignored, ...rest } = msg;
-        if (!scorer || !isReading(reading)) {
+        const s = scoreOne(msg.payload);
+        if (!s.ok) {
           skipped++;
-          const why = scorer ? 'payload is not a canonical reading' : `node not configured: ${configError}`;
-          send([{ ...rest, evtwin: { ...origin, scoreSkipped: why } }, null, null]);
+          send([{ ...rest, evtwin: { ...origin, scoreSkipped: s.skipped } }, null, null]);
           return done();
         }
-        const out = scorer.score(reading);
-        if (!out.ok) {
-          skipped++;
-          send([{ ...rest, evtwin: { ...origin, scoreSkipped: out.skipped } }, null, null]);
-          return done();
-        }
-        const key = assetKeyOf(reading);
-        store?.touch(key);
-        if (out.retrain) retrain(key);
-        const points: Point[] = [];
-        const last = lastScorePoint.get(key);
-        if (
-          scoreEveryMs === 0 ||
-          last === undefined ||
-          reading.ts - last >= scoreEveryMs ||
-          out.result.anomaly
-        ) {
-          points.push(scorePoint(reading, out.result));
-          lastScorePoint.set(key, reading.ts);
-        }
-        for (const f of out.events) points.push(eventPoint(reading, f));
-        if (out.events.length > 0) events.add(out.events.length, Date.now());
-        const alerts: NodeMessage[] = out.events.map((f) => ({
-          topic: alertsTopic(reading.site),
-          payload: alertOf(reading, f),
-        }));
         send([
-          { ...rest, evtwin: { ...origin, score: out.result } },
+          { ...rest, evtwin: { ...origin, score: s.result } },
+          s.points.length > 0 ? { topic: 'evtwin/points', payload: s.points } : null,
+          s.alerts,
+        ]);
+        done();
+      } catch (err) {
+        done(asError(err));
+      }
+    }
+
+    /**
+     * An array of readings (a batch from evtwin-ingest): one message out per output. While new assets
+     * wait for their history, each reading goes its own way (the gate holds single messages), and each
+     * receipt the message carries is forked so that it is settled once every part is.
+     */
+    function handleArray(held: Held, list: unknown[]): void {
+      const { msg, send, done } = held;
+      try {
+        if (gate && scorer && list.some((r) => isReading(r) && !scorer.has(assetKeyOf(r)))) {
+          for (const id of receiptsOf(msg)) receipts.fork(id, list.length);
+          const { _msgid: _ignored, ...rest } = msg;
+          for (const r of list) node.receive({ ...rest, payload: r });
+          return done();
+        }
+        const origin = (msg as { evtwin?: Record<string, unknown> }).evtwin ?? {};
+        const { _msgid: _ignored, ...rest } = msg;
+        const scores: (ScoreResult | null)[] = [];
+        const points: Point[] = [];
+        const alerts: NodeMessage[] = [];
+        for (const r of list) {
+          const s = scoreOne(r);
+          if (!s.ok) {
+            skipped++;
+            scores.push(null);
+            continue;
+          }
+          scores.push(s.result);
+          for (const p of s.points) points.push(p);
+          for (const a of s.alerts) alerts.push(a);
+        }
+        send([
+          { ...rest, evtwin: { ...origin, scores } },
           points.length > 0 ? { topic: 'evtwin/points', payload: points } : null,
           alerts,
         ]);

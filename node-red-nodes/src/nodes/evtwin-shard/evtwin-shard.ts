@@ -39,26 +39,36 @@ export = function register(RED: NodeAPI): void {
 
     this.on('input', (msg: NodeMessageInFlow, send, done) => {
       const { _msgid: _ignored, ...rest } = msg;
-      const reading = msg.payload;
-      const route = configError
-        ? { ok: false as const, reason: `node not configured: ${configError}` }
-        : isReading(reading)
-          ? routeReading(reading, shards)
-          : { ok: false as const, reason: 'payload is not a canonical reading' };
-      if (!route.ok) {
-        const bad: NodeMessage = {
-          ...rest,
-          error: { message: route.reason, code: 'not-routable', source: { id: this.id, type: this.type } },
-        };
-        send([null, bad]);
-        return done();
-      }
-      routed.add(1, Date.now());
       const carried = typeof msg.evtwin === 'object' && msg.evtwin !== null ? (msg.evtwin as object) : {};
-      send([
-        { ...rest, topic: route.topic, qos, retain: false, evtwin: { ...carried, shard: route.shard } },
-        null,
-      ]);
+      // An array of readings (a batch from evtwin-ingest) is routed reading by reading.
+      const list: unknown[] = Array.isArray(msg.payload) ? msg.payload : [msg.payload];
+      const good: NodeMessage[] = [];
+      const bad: NodeMessage[] = [];
+      for (const reading of list) {
+        const route = configError
+          ? { ok: false as const, reason: `node not configured: ${configError}` }
+          : isReading(reading)
+            ? routeReading(reading, shards)
+            : { ok: false as const, reason: 'payload is not a canonical reading' };
+        if (!route.ok) {
+          bad.push({
+            ...rest,
+            payload: reading,
+            error: { message: route.reason, code: 'not-routable', source: { id: this.id, type: this.type } },
+          });
+          continue;
+        }
+        good.push({
+          ...rest,
+          payload: reading,
+          topic: route.topic,
+          qos,
+          retain: false,
+          evtwin: { ...carried, shard: route.shard },
+        });
+      }
+      routed.add(good.length, Date.now());
+      send([good, bad]);
       done();
     });
     this.on('close', () => status.close());
