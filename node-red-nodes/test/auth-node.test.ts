@@ -147,8 +147,14 @@ describe('evtwin-auth node', () => {
     // auth: one batch of the three authentic items, credentials gone, identities on them.
     assert.equal(ok.length, 1);
     const passed = ok[0]?.batch as { topic: string; identity: { asset: string }; userProperties?: unknown }[];
-    assert.deepEqual(passed.map((i) => i.identity.asset), ['a', 'b', 'a']);
-    assert.ok(passed.every((i) => i.userProperties === undefined), 'credentials removed');
+    assert.deepEqual(
+      passed.map((i) => i.identity.asset),
+      ['a', 'b', 'a'],
+    );
+    assert.ok(
+      passed.every((i) => i.userProperties === undefined),
+      'credentials removed',
+    );
     // The forged item alone on output 2, with its reason, its receipt settled there.
     assert.equal(bad.length, 1);
     assert.equal((bad[0]?.error as { code: string }).code, 'wrong-device');
@@ -156,7 +162,10 @@ describe('evtwin-auth node', () => {
     // ingest: one message holding the three readings, and the receipts of the items they came from.
     assert.equal(readings.length, 1);
     const list = readings[0]?.payload as { asset: string }[];
-    assert.deepEqual(list.map((r) => r.asset), ['a', 'b', 'b']);
+    assert.deepEqual(
+      list.map((r) => r.asset),
+      ['a', 'b', 'b'],
+    );
     const held = (readings[0]?.evtwin as { receipts: number[] }).receipts;
     assert.deepEqual(held, [batch[0]?.receipt, batch[2]?.receipt]);
     // Settled: the forged one (auth) and the one from the future (ingest dead-letter); not the stored ones.

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import helper from 'node-red-node-test-helper';
 import type { NodeMessage } from 'node-red';
-import type { Reading } from 'node-red-contrib-evtwin';
-import type { InfluxWriter } from 'node-red-contrib-evtwin/runtime';
+import { readingToPoint, type Reading } from 'node-red-contrib-evtwin';
+import { receipts, SpoolFullError, type InfluxWriter } from 'node-red-contrib-evtwin/runtime';
 import { freePort } from '../src/services';
 import { evtwinNode, nodeById, useNodeRedInflux } from './helpers/nodeRedInflux';
 
@@ -300,5 +300,113 @@ describe('evtwin-influx-out against influxd', () => {
     );
     await writer.whenIdle();
     assert.equal(await scalar('w7', 'SELECT count(power) FROM telemetry'), 2);
+  });
+});
+
+describe('onSafe: when the writer calls back (what evtwin-mqtt-in acknowledges on)', () => {
+  const points = (from: number, n: number, asset = 'safe'): unknown[] =>
+    Array.from({ length: n }, (_, i) => readingToPoint(reading(from + i, asset)));
+  const count = async (db: string): Promise<unknown> =>
+    scalar(db, 'SELECT count(power) FROM telemetry').catch(() => undefined);
+
+  it('calls back only once every batch holding the points is queryable in InfluxDB', async () => {
+    // No timed flush: a batch is sent only when it holds 5000 points.
+    const { writer } = await load({ database: 's1', spoolDir: tempDir(), flushMs: '600000' });
+    const seen: { which: string; count: Promise<unknown> }[] = [];
+    const onSafe = (which: string) => (): void => {
+      seen.push({ which, count: count('s1') });
+    };
+    // 7000 points: one sealed batch of 5000, 2000 in the open one.
+    writer.write(points(0, 7000), 'test', onSafe('first'));
+    await waitFor('the first batch stored', async () => (await count('s1')) === 5000);
+    await sleep(300);
+    assert.equal(seen.length, 0, 'not while 2000 of its points wait in the open batch');
+    // 3000 more fill the open batch: it is sealed and sent.
+    writer.write(points(7000, 3000), 'test', onSafe('second'));
+    await waitFor('the callbacks', () => seen.length === 2);
+    await sleep(200);
+    assert.deepEqual(
+      seen.map((x) => x.which),
+      ['first', 'second'],
+      'each called once',
+    );
+    // What InfluxDB answered to a query made the moment each callback ran.
+    assert.deepEqual(await Promise.all(seen.map((x) => x.count)), [10_000, 10_000]);
+  });
+
+  it('evtwin-influx-out settles the receipt a message carries once its reading is stored', async () => {
+    const { out } = await load({ database: 's2', spoolDir: tempDir(), flushMs: '300' });
+    let countAtSettle: Promise<unknown> | undefined;
+    const receipt = receipts.issue(() => {
+      countAtSettle = count('s2');
+    });
+    out.receive({ payload: reading(1), evtwin: { receipt } });
+    await sleep(100);
+    assert.equal(countAtSettle, undefined, 'not before the timed flush');
+    await waitFor('the settle', () => countAtSettle !== undefined);
+    assert.equal(await countAtSettle, 1);
+  });
+
+  it('calls back at once when nothing was accepted', async () => {
+    const { writer } = await load({ database: 's3', spoolDir: tempDir(), flushMs: '600000' });
+    let calls = 0;
+    const r = writer.write([{ hello: 1 }], 'test', () => calls++);
+    assert.equal(r.accepted, 0);
+    assert.equal(calls, 1, 'synchronously, within write()');
+    writer.write([], 'test', () => calls++);
+    assert.equal(calls, 2);
+  });
+
+  it('during an outage, calls back once the points are in the spool on disk', async () => {
+    const spoolDir = tempDir();
+    const { writer } = await load({ url: await closedPortUrl(), database: 's4', spoolDir, flushMs: '50' });
+    let atCall: { spooled: number; files: string[] } | undefined;
+    let calls = 0;
+    writer.write(points(0, 100), 'test', () => {
+      calls++;
+      atCall = {
+        spooled: writer.stats().spooled,
+        files: readdirSync(spoolDir).filter((f) => f.endsWith('.lp')),
+      };
+    });
+    assert.equal(calls, 0);
+    await waitFor('the callback', () => calls > 0, 10_000);
+    assert.equal(atCall?.spooled, 100, 'the points were counted as spooled');
+    assert.equal(atCall?.files.length, 1, 'a segment file exists');
+    await sleep(300);
+    assert.equal(calls, 1);
+  });
+
+  it('never calls back for a write that throws SpoolFullError', async () => {
+    const { writer } = await load({
+      url: await closedPortUrl(),
+      database: 's5',
+      spoolDir: tempDir(),
+      spoolMaxMB: '0.05',
+      flushMs: '20',
+    });
+    const calls = new Map<number, number>();
+    const threw = new Set<number>();
+    for (let i = 0; i < 3000 && threw.size < 5; i++) {
+      try {
+        writer.write(points(i * 2, 2), 'test', () => calls.set(i, (calls.get(i) ?? 0) + 1));
+      } catch (err) {
+        assert.ok(err instanceof SpoolFullError, String(err));
+        threw.add(i);
+      }
+      await sleep(1);
+    }
+    assert.equal(threw.size, 5, 'the spool filled up');
+    await sleep(1000);
+    assert.deepEqual(
+      [...threw].filter((i) => calls.has(i)),
+      [],
+      'no callback for a refused write',
+    );
+    assert.ok(calls.size > 0, 'accepted writes were called back once spooled');
+    assert.ok(
+      [...calls.values()].every((n) => n === 1),
+      'at most once each',
+    );
   });
 });
