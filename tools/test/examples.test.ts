@@ -110,6 +110,7 @@ describe('example flows', () => {
       assert.deepEqual(
         danglingConfigRefs(ex.flow, {
           'mqtt in': ['broker'],
+          'evtwin-mqtt-in': ['broker'],
           'mqtt out': ['broker'],
           'evtwin-influx-out': ['influx'],
         }),

@@ -163,6 +163,7 @@ test('npm start: simulator → Mosquitto → Node-RED → InfluxDB, then Ctrl-C 
       'evtwin-ingest',
       'evtwin-influx',
       'evtwin-influx-out',
+      'evtwin-mqtt-in',
       'mqtt in',
     ])
       assert.ok(types.includes(t), t);

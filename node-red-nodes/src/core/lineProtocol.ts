@@ -94,7 +94,34 @@ function checkName(what: string, s: string, measurement: string): void {
 }
 
 const escapeMeasurement = (s: string): string => s.replace(/[, ]/g, (c) => '\\' + c);
-const escapeKey = (s: string): string => s.replace(/[,= ]/g, (c) => '\\' + c);
+const escapeKey = (s: string): string => (/[,= ]/.test(s) ? s.replace(/[,= ]/g, (c) => '\\' + c) : s);
+
+/**
+ * Names and tag values repeat point after point (a fleet has few metrics and a bounded set of assets):
+ * each is checked and escaped once. Bounded: the memo starts over when it grows past its limit.
+ */
+const NAME_MEMO_LIMIT = 50_000;
+const nameMemo = new Map<string, string>();
+function checkedKey(what: string, s: string, measurement: string): string {
+  const known = nameMemo.get(s);
+  if (known !== undefined) return known;
+  checkName(what, s, measurement);
+  const escaped = escapeKey(s);
+  if (nameMemo.size >= NAME_MEMO_LIMIT) nameMemo.clear();
+  nameMemo.set(s, escaped);
+  return escaped;
+}
+
+/** A schema's tags in the order InfluxDB wants them (sorted), computed once per schema. */
+const sortedTagsMemo = new WeakMap<MeasurementSchema, readonly string[]>();
+function sortedTags(schema: MeasurementSchema): readonly string[] {
+  let tags = sortedTagsMemo.get(schema);
+  if (!tags) {
+    tags = [...schema.tags].sort();
+    sortedTagsMemo.set(schema, tags);
+  }
+  return tags;
+}
 const escapeString = (s: string): string => '"' + s.replace(/["\\]/g, (c) => '\\' + c) + '"';
 
 function encodeField(name: string, value: FieldValue, type: FieldType, measurement: string): string {
@@ -129,12 +156,11 @@ export function encodePoint(
   if (!schema) throw new SchemaError(`measurement "${point.measurement}" is not in the schema`);
   checkName('measurement', point.measurement, point.measurement);
   let line = escapeMeasurement(point.measurement);
-  for (const tag of [...schema.tags].sort()) {
+  for (const tag of sortedTags(schema)) {
     const v = point.tags[tag];
     if (v === undefined || v === '') continue;
     if (typeof v !== 'string') throw new SchemaError(`${point.measurement}: tag "${tag}" must be a string`);
-    checkName(`tag ${tag} value`, v, point.measurement);
-    line += `,${escapeKey(tag)}=${escapeKey(v)}`;
+    line += `,${escapeKey(tag)}=${checkedKey(`tag ${tag} value`, v, point.measurement)}`;
   }
   for (const tag of Object.keys(point.tags)) {
     if (!schema.tags.includes(tag))
@@ -144,8 +170,7 @@ export function encodePoint(
   for (const [name, value] of Object.entries(point.fields)) {
     const type = schema.fields[name] ?? schema.otherFields;
     if (!type) throw new SchemaError(`${point.measurement}: field "${name}" is not in the schema`);
-    checkName('field key', name, point.measurement);
-    parts.push(`${escapeKey(name)}=${encodeField(name, value, type, point.measurement)}`);
+    parts.push(`${checkedKey('field key', name, point.measurement)}=${encodeField(name, value, type, point.measurement)}`);
   }
   if (parts.length === 0) throw new SchemaError(`${point.measurement}: a point needs at least one field`);
   if (!Number.isSafeInteger(point.ts))

@@ -65,6 +65,8 @@ export interface WriterStats {
   spoolMaxBytes: number;
   /** Points InfluxDB acknowledged since start. */
   written: number;
+  /** Duration of the last successful write request, ms. */
+  lastWriteMs?: number;
   rejectedBatches: number;
   rejectedPoints: number;
   /** Points refused because the spool was full. */
@@ -195,6 +197,7 @@ export class InfluxWriter extends EventEmitter<InfluxWriterEvents> {
   private idleWaiters: (() => void)[] = [];
 
   private written = 0;
+  private lastWriteMs: number | undefined;
   private rejectedBatches = 0;
   private rejectedPoints = 0;
   private refusedPoints = 0;
@@ -318,6 +321,7 @@ export class InfluxWriter extends EventEmitter<InfluxWriterEvents> {
       heldBytes: this.heldBytes(),
       spoolMaxBytes: this.opts.spoolMaxBytes,
       written: this.written,
+      ...(this.lastWriteMs !== undefined ? { lastWriteMs: this.lastWriteMs } : {}),
       rejectedBatches: this.rejectedBatches,
       rejectedPoints: this.rejectedPoints,
       refusedPoints: this.refusedPoints,
@@ -489,8 +493,10 @@ export class InfluxWriter extends EventEmitter<InfluxWriterEvents> {
       body = await this.spool.read(item.segment);
       ({ points, seq } = item.segment);
     }
+    const started = performance.now();
     const failure = await this.send(body);
     if (!failure) {
+      this.lastWriteMs = Math.round(performance.now() - started);
       if (item.kind === 'memory') {
         this.memBytes -= item.batch.bytes;
         this.memPoints -= points;

@@ -76,11 +76,19 @@ async function main(): Promise<void> {
 function traceWriter(): void {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- the embedded runtime's own instance
   const RED = require('node-red') as { nodes: { getNode(id: string): unknown } };
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the runtime the flow's nodes use
+  const { receipts } = require(join(__dirname, '..', '..', '..', 'node-red-nodes', 'dist', 'runtime', 'receipts.js')) as {
+    receipts: { size: number };
+  };
+  let last = performance.now();
   setInterval(() => {
+    const now = performance.now();
+    const lagMs = Math.round(now - last - 1000);
+    last = now;
     const influx = RED.nodes.getNode('bench-influx') as { writer?: { stats(): object } } | null;
     const mem = process.memoryUsage();
     process.stderr.write(
-      `[trace] ${JSON.stringify({ writer: influx?.writer?.stats(), heapMB: Math.round(mem.heapUsed / 1e6) })}\n`,
+      `[trace] ${JSON.stringify({ inFlow: receipts.size, lagMs, writer: influx?.writer?.stats(), heapMB: Math.round(mem.heapUsed / 1e6) })}\n`,
     );
   }, 1000).unref();
 }
