@@ -106,6 +106,40 @@ async function feed(run: Run, readings: Reading[]): Promise<void> {
 }
 
 describe('evtwin-score in Node-RED', () => {
+  it('scores an array of readings (a batch from ingest) exactly as the same readings one by one', async () => {
+    const faults: FaultSpec[] = [{ type: 'power_spike', asset: 'cnc-01', startS: 300, durationS: 90 }];
+    const readings = stream('cnc-01', 600, faults);
+    let run = await loadFlow('single', join(tempDir(), 'models-single'));
+    await feed(run, readings);
+    const single = run.scored.map((m) => m.evtwin?.score);
+    const singleAlerts = run.alerts.map((m) => m.payload);
+    assert.ok(singleAlerts.length > 0, 'the spike raised alerts');
+    await helper.unload();
+
+    run = await loadFlow('arrays', join(tempDir(), 'models-arrays'));
+    const score = nodeById('score');
+    for (let i = 0; i < readings.length; i += 50) score.receive({ payload: readings.slice(i, i + 50) });
+    const deadline = Date.now() + 20_000;
+    while (run.scored.length < 12 && Date.now() < deadline) await sleep(10);
+    assert.equal(run.scored.length, 12, 'one message out per array in');
+    assert.deepEqual(
+      run.scored[0]?.payload,
+      readings.slice(0, 50),
+      'output 1 passes the readings on unchanged',
+    );
+    const batched = run.scored.flatMap((m) => (m.evtwin as { scores: (ScoreResult | null)[] }).scores);
+    assert.deepEqual(batched, single);
+    assert.deepEqual(
+      run.alerts.map((m) => m.payload),
+      singleAlerts,
+    );
+    await run.writer.whenIdle();
+    const count = async (db: string, q: string): Promise<number> =>
+      Number((await query(db, q))[0]?.values[0]?.[1] ?? 0);
+    for (const q of ['SELECT count(score) FROM scores', 'SELECT count(message) FROM events'])
+      assert.equal(await count('arrays', q), await count('single', q), q);
+  });
+
   it('writes scores and explained events to InfluxDB, and keeps models across a restart', async () => {
     const modelDir = join(tempDir(), 'models');
     const SPIKE_AT = 20 * 60;
