@@ -170,7 +170,9 @@ export function encodePoint(
   for (const [name, value] of Object.entries(point.fields)) {
     const type = schema.fields[name] ?? schema.otherFields;
     if (!type) throw new SchemaError(`${point.measurement}: field "${name}" is not in the schema`);
-    parts.push(`${checkedKey('field key', name, point.measurement)}=${encodeField(name, value, type, point.measurement)}`);
+    parts.push(
+      `${checkedKey('field key', name, point.measurement)}=${encodeField(name, value, type, point.measurement)}`,
+    );
   }
   if (parts.length === 0) throw new SchemaError(`${point.measurement}: a point needs at least one field`);
   if (!Number.isSafeInteger(point.ts))

@@ -6,7 +6,11 @@
  * reported, never retried forever.
  *
  * Order: every sealed batch gets a sequence number; in memory or on disk, the lowest is always sent
- * next, one request at a time. Replaying a batch whose first attempt had an unknown outcome (timeout,
+ * next. While InfluxDB answers and nothing waits on disk, a second fresh batch may go out while the first
+ * is in flight (maxInFlight): under load a request waits on InfluxDB's CPU and disk, and one at a time
+ * would cap the rate at batchSize per request time. Replay from the spool is one request at a time, in
+ * order. Order between requests does not change what is stored: InfluxDB keys a point by series and
+ * timestamp. Replaying a batch whose first attempt had an unknown outcome (timeout,
  * reset, crash before the segment was deleted) creates no duplicate: InfluxDB keys a point by series
  * and timestamp, so writing it again overwrites it with the same values.
  */
@@ -49,6 +53,8 @@ export interface InfluxWriterOptions {
   requestTimeoutMs?: number;
   /** Cap of the exponential retry delay (default 2000 ms). */
   retryMaxMs?: number;
+  /** Write requests in flight at once for fresh batches (default 2; 1: strictly one at a time). */
+  maxInFlight?: number;
   /** How long close() tries to write what is in memory before spooling it (default 3000 ms). */
   closeTimeoutMs?: number;
   schemas?: Readonly<Record<string, MeasurementSchema>>;
@@ -189,7 +195,9 @@ export class InfluxWriter extends EventEmitter<InfluxWriterEvents> {
   private pumpRun: Promise<void> | undefined;
   private spillChain: Promise<void> = Promise.resolve();
   private pendingSpills = 0;
-  private abort: AbortController | undefined;
+  private readonly aborts = new Set<AbortController>();
+  /** Requests in flight besides the pump's own (see maxInFlight). */
+  private readonly extraRuns = new Set<Promise<void>>();
   private databaseReady: boolean;
   private closed = false;
   private stopping = false;
@@ -219,6 +227,7 @@ export class InfluxWriter extends EventEmitter<InfluxWriterEvents> {
       requestTimeoutMs: 10_000,
       retryMaxMs: 2000,
       closeTimeoutMs: 3000,
+      maxInFlight: 2,
       schemas: SCHEMA,
       ...options,
     };
@@ -366,10 +375,11 @@ export class InfluxWriter extends EventEmitter<InfluxWriterEvents> {
     this.seal();
     const deadline = setTimeout(() => {
       this.stopping = true;
-      this.abort?.abort(new Error('closing'));
+      for (const a of this.aborts) a.abort(new Error('closing'));
     }, this.opts.closeTimeoutMs);
     if (!this.down) this.kick();
     await this.pumpRun;
+    await Promise.all(this.extraRuns);
     clearTimeout(deadline);
     this.stopping = true;
     if (this.memQueue.length > 0) await this.spill(this.memQueue.splice(0));
@@ -435,11 +445,46 @@ export class InfluxWriter extends EventEmitter<InfluxWriterEvents> {
   }
 
   private kick(): void {
-    if (this.pumpRun || this.retryTimer || this.stopping) return;
-    this.pumpRun = this.pump().finally(() => {
-      this.pumpRun = undefined;
-      this.checkIdle();
-    });
+    if (!this.pumpRun && !this.retryTimer && !this.stopping)
+      this.pumpRun = this.pump().finally(() => {
+        this.pumpRun = undefined;
+        this.checkIdle();
+      });
+    this.kickExtra();
+  }
+
+  /**
+   * More requests while the pump waits on one: fresh memory batches only, and only while InfluxDB
+   * answers and nothing older waits on disk (so nothing overtakes the spool's replay).
+   */
+  private kickExtra(): void {
+    while (
+      this.extraRuns.size < this.opts.maxInFlight - 1 &&
+      this.pumpRun &&
+      !this.retryTimer &&
+      !this.stopping &&
+      !this.down &&
+      this.spool.size === 0 &&
+      this.pendingSpills === 0 &&
+      this.memQueue[0]
+    ) {
+      const batch = this.memQueue[0];
+      const run: Promise<void> = this.deliver({ kind: 'memory', batch })
+        .then((delivered) => {
+          // Failed: deliver() spilled the batch; the pump (or a retry) replays it from the spool.
+          if (!delivered && !this.pumpRun && !this.retryTimer && !this.closed) this.scheduleRetry();
+        })
+        .catch((err: unknown) => {
+          this.noteError(`write: ${errorText(err)}`);
+          this.emit('warning', this.lastError ?? '');
+        })
+        .finally(() => {
+          this.extraRuns.delete(run);
+          this.kickExtra();
+          this.checkIdle();
+        });
+      this.extraRuns.add(run);
+    }
   }
 
   /** The lowest sequence number, in memory or on disk. */
@@ -546,6 +591,7 @@ export class InfluxWriter extends EventEmitter<InfluxWriterEvents> {
 
   /** One write request; undefined on success, else what went wrong. */
   private async send(body: string): Promise<WriteFailure | undefined> {
+    let signal: AbortController | undefined;
     try {
       await this.ensureDatabase();
       const headers: Record<string, string> = { 'Content-Type': 'text/plain; charset=utf-8' };
@@ -557,21 +603,23 @@ export class InfluxWriter extends EventEmitter<InfluxWriterEvents> {
       }
       const query: Record<string, string> = { db: this.opts.database, precision: PRECISION };
       if (this.opts.retentionPolicy) query.rp = this.opts.retentionPolicy;
-      this.abort = new AbortController();
+      const abort = new AbortController();
+      this.aborts.add(abort);
+      signal = abort;
       await this.discard({
         method: 'POST',
         path: '/write',
         query,
         body: payload,
         headers,
-        signal: this.abort.signal,
+        signal: abort.signal,
         ...(this.opts.username ? { auth: `${this.opts.username}:${this.opts.password ?? ''}` } : {}),
       });
       return undefined;
     } catch (err) {
       return classifyWriteError(err);
     } finally {
-      this.abort = undefined;
+      if (signal) this.aborts.delete(signal);
     }
   }
 
@@ -613,7 +661,8 @@ export class InfluxWriter extends EventEmitter<InfluxWriterEvents> {
       this.memQueue.length === 0 &&
       this.pendingSpills === 0 &&
       this.spool.size === 0 &&
-      this.pumpRun === undefined;
+      this.pumpRun === undefined &&
+      this.extraRuns.size === 0;
     if (idle) for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 }

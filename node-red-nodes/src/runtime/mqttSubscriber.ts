@@ -19,7 +19,8 @@ import { AckWindow } from '../core/ackWindow';
 export interface Subscription {
   topic: string;
   qos: 0 | 1;
-  /** MQTT 5 subscription options: no local, retain as published, retain handling. */
+  /** MQTT 5 subscription options: no local, retain as published, retain handling (default 1: retained
+   * messages when the subscription is new, not on a resubscribe after a reconnect). */
   nl?: boolean;
   rap?: boolean;
   rh?: 0 | 1 | 2;
@@ -362,7 +363,8 @@ export class MqttSubscriber extends EventEmitter<SubscriberEvents> {
           subscriptions: this.o.subscriptions.map((s) => ({
             topic: s.topic,
             qos: s.qos,
-            ...(v5 ? { nl: s.nl ?? false, rap: s.rap ?? true, rh: s.rh ?? 0 } : {}),
+            // Retained messages only for a new subscription: not again on every reconnect.
+            ...(v5 ? { nl: s.nl ?? false, rap: s.rap ?? true, rh: s.rh ?? 1 } : {}),
           })),
         },
         { protocolVersion: this.o.protocolVersion },

@@ -4,6 +4,7 @@
  * evtwin-influx-out's on-disk spool, or it was dead-lettered (see core/receipts.ts). With a persistent
  * session, a crash of Node-RED loses nothing: the broker redelivers what was not acknowledged.
  */
+import { createHash } from 'node:crypto';
 import type { ConnectionOptions } from 'node:tls';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import type { BatchItem } from '../../core/batch';
@@ -66,8 +67,11 @@ function subscriberOptions(def: MqttInDef, broker: BrokerConfigNode | null): Sub
     if (o[k] !== undefined) Object.assign(tls, { [k]: o[k] });
   return {
     url: broker.brokerurl,
-    // A fixed id per node: the broker finds the session (and what it holds for us) again after a restart.
-    clientId: def.clientId?.trim() || `evtwin-in-${def.id.replace(/[^A-Za-z0-9]/g, '')}`,
+    // A fixed id per node and subscription: the broker finds the session (and what it holds for us)
+    // again after a restart; a changed topic starts a new session instead of inheriting the old one's.
+    clientId:
+      def.clientId?.trim() ||
+      `evtwin-in-${def.id.replace(/[^A-Za-z0-9]/g, '')}-${createHash('sha256').update(`${def.topic.trim()}|${def.qos}`).digest('hex').slice(0, 8)}`,
     protocolVersion: o.protocolVersion === 5 ? 5 : 4,
     ...(o.username ? { username: o.username, password: o.password ?? '' } : {}),
     keepaliveS: o.keepalive ?? 60,
