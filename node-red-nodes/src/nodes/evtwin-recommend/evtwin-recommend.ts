@@ -89,9 +89,18 @@ export = function register(RED: NodeAPI): void {
     this.on('input', (msg: NodeMessageInFlow, send, done) => {
       try {
         if (!rec) throw new Error(`node not configured: ${configError}`);
-        if (!isReading(msg.payload)) return done();
-        const flags = (msg as { evtwin?: { score?: { flags?: Flag[] } } }).evtwin?.score?.flags ?? [];
-        const out = rec.update(msg.payload, flags);
+        const r0 = rec;
+        const ev = (
+          msg as { evtwin?: { score?: { flags?: Flag[] }; scores?: ({ flags?: Flag[] } | null)[] } }
+        ).evtwin;
+        // One reading (its score on evtwin.score) or an array from a batch (scores on evtwin.scores).
+        const out = Array.isArray(msg.payload)
+          ? msg.payload.flatMap((reading: unknown, i) =>
+              isReading(reading) ? r0.update(reading, ev?.scores?.[i]?.flags ?? []) : [],
+            )
+          : isReading(msg.payload)
+            ? r0.update(msg.payload, ev?.score?.flags ?? [])
+            : [];
         if (out.length === 0) return done();
         for (const r of out) {
           count++;
