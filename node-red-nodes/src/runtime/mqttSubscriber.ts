@@ -205,7 +205,21 @@ export class MqttSubscriber extends EventEmitter<SubscriberEvents> {
           { protocolVersion: this.o.protocolVersion },
         ),
       );
-      socket.end();
+      // Let the broker close the connection after the DISCONNECT: half-closing at once made Mosquitto
+      // 2.0.11 drop the last PUBACKs now and then (the messages came back after the restart).
+      this.teardown('closed');
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          socket.destroy();
+          resolve();
+        }, 1000);
+        socket.once('close', () => {
+          clearTimeout(t);
+          resolve();
+        });
+        socket.resume();
+      });
+      return;
     }
     this.teardown('closed');
   }
