@@ -141,11 +141,13 @@ function counterNode(id: string, key: string): Record<string, unknown> {
     z: 'bench-tab',
     name: `count ${key}`,
     func: [
-      // A Catch node's message is the one that failed: say whether it carried a reading or a score point.
-      `const what = msg.payload && typeof msg.payload === 'object' && msg.payload.metrics ? 'reading' : 'other';`,
-      `const k = msg.error && msg.error.code ? '${key}:' + msg.error.code : '${key}:' + what;`,
+      // A Catch node's message is the one that failed: count the readings it carried (one, or an array
+      // of them after a batch), else one message of something else (score points).
+      'const list = Array.isArray(msg.payload) ? msg.payload : [msg.payload];',
+      "const readings = list.filter((x) => x && typeof x === 'object' && x.metrics).length;",
+      `const k = msg.error && msg.error.code ? '${key}:' + msg.error.code : '${key}:' + (readings > 0 ? 'reading' : 'other');`,
       "const report = global.get('evtwinBenchCount');",
-      'if (report) report(k, 1);',
+      'if (report) report(k, Math.max(1, readings));',
       'return null;',
     ].join('\n'),
     outputs: 0,
