@@ -60,6 +60,7 @@ const HELP = `npm run bench [-- options]     ingestion benchmark: ceiling vs sto
                       (latency runaway; default 1000)
   --no-learned        evtwin-score with rules only (default: rules + learned detector)
   --no-batch          evtwin-mqtt-in sends a message per MQTT message (default: batches)
+  --node-flags "F..." Node/V8 flags for both Node-RED consumers, e.g. "--max-semi-space-size=32"
   --cpu-prof          V8 CPU profiles of each Node-RED consumer in <out>/cpuprofile-<pipeline>/
   --out DIR           results folder (default bench/results)
   --quick             smoke run: 20 devices, rates 100,300, 2 s steps
@@ -80,6 +81,7 @@ const { values: opt } = parseArgs({
     inflight: { type: 'string', default: '1000' },
     'no-learned': { type: 'boolean', default: false },
     'no-batch': { type: 'boolean', default: false },
+    'node-flags': { type: 'string' },
     'cpu-prof': { type: 'boolean', default: false },
     out: { type: 'string' },
     quick: { type: 'boolean', default: false },
@@ -101,9 +103,13 @@ export interface StepResult {
   latencyMaxMs: number;
   /** Median latency of the step's last quarter (ceiling: p50): above --runaway-ms counts as saturated. */
   latencyTailP50Ms: number;
+  /** [p50, p99] per second of the step (polled pipelines). */
+  latencyBySecond?: [number, number][];
   latencySamples: number;
   /** Median duration of one latency poll (its resolution); ceiling: 0. */
   pollQueryP50Ms: number;
+  /** 99th percentile of the poll duration: a slow poll adds up to half of it to what it finds. */
+  pollQueryP99Ms: number;
   /** Stored after the final drain (ceiling: received). */
   stored: number;
   lost: number;
@@ -183,6 +189,18 @@ const round = (x: number, d = 0): number => (Number.isFinite(x) ? Math.round(x *
 const fmt = (x: number): string => (Number.isFinite(x) ? Math.round(x).toLocaleString('en') : '–');
 
 /** Median latency of the samples published in the last quarter of the span. */
+/** p50 and p99 latency per second of publish time: whether a p99 is a steady state or one stall. */
+function bySecond(timeline: readonly [number, number][]): [number, number][] {
+  if (timeline.length === 0) return [];
+  const t0 = Math.min(...timeline.map(([t]) => t));
+  const buckets: number[][] = [];
+  for (const [t, l] of timeline) (buckets[Math.floor((t - t0) / 1000)] ??= []).push(l);
+  return buckets.map((b) => {
+    const sorted = (b ?? []).sort((x, y) => x - y);
+    return [round(percentile(sorted, 50), 1), round(percentile(sorted, 99), 1)];
+  });
+}
+
 function tailMedian(timeline: readonly [number, number][]): number {
   if (timeline.length === 0) return NaN;
   const ts = timeline.map(([t]) => t);
@@ -219,10 +237,14 @@ class LatencyPoller {
     this.queryMs = [];
     this.loop = this.run();
   }
-  async stop(): Promise<{ sorted: number[]; tailP50: number }> {
+  async stop(): Promise<{ sorted: number[]; tailP50: number; bySecond: [number, number][] }> {
     this.active = false;
     await this.loop;
-    return { sorted: this.latencies.sort((a, b) => a - b), tailP50: tailMedian(this.timeline) };
+    return {
+      sorted: this.latencies.sort((a, b) => a - b),
+      tailP50: tailMedian(this.timeline),
+      bySecond: bySecond(this.timeline),
+    };
   }
   private async run(): Promise<void> {
     let prev = Date.now();
@@ -283,6 +305,8 @@ async function startConsumer(
     learned: boolean;
     batch: boolean;
     flushMs: number;
+    /** V8/Node flags of the Node-RED consumers (the same for stock and EVTwin). */
+    nodeFlags: string[];
     profDir?: string;
   },
 ): Promise<Consumer> {
@@ -319,7 +343,7 @@ async function startConsumer(
   const child = forkChild(
     'ingestNodeRed.ts',
     ['--flow', flowFile, '--user-dir', userDir, '--port', String(port)],
-    prof,
+    [...prof, ...ctx.nodeFlags],
   );
   const consumer: Consumer = { child, counts: {}, stop: () => stopChild(child) };
   child.on('message', (m: FromChild) => {
@@ -358,6 +382,7 @@ async function main(): Promise<void> {
   const runawayMs = Number(opt['runaway-ms']);
   const learned = !opt['no-learned'];
   const batch = !opt['no-batch'];
+  const nodeFlags = (opt['node-flags'] ?? '').split(/\s+/).filter(Boolean);
   const outDir = resolve(opt.out ?? join(__dirname, '..', '..', '..', 'bench', 'results'));
   mkdirSync(outDir, { recursive: true });
   const startedAt = new Date().toISOString();
@@ -483,6 +508,7 @@ async function main(): Promise<void> {
         learned,
         batch,
         flushMs,
+        nodeFlags,
         ...(opt['cpu-prof'] ? { profDir: outDir } : {}),
       });
       const db = `bench_${pipeline}`;
@@ -550,7 +576,9 @@ async function main(): Promise<void> {
         let delivered: number;
         let lat: { p50: number; p99: number; max: number; n: number };
         let pollQ = 0;
+        let pollQ99 = 0;
         let tailP50 = NaN;
+        let perSecond: [number, number][] | undefined;
         if (pipeline === 'ceiling') {
           const c = await ceilingStep(label, 1000);
           delivered = c.received;
@@ -561,11 +589,11 @@ async function main(): Promise<void> {
           const polled = await poller?.stop();
           const l = polled?.sorted ?? [];
           tailP50 = polled?.tailP50 ?? NaN;
+          perSecond = polled?.bySecond;
           lat = { p50: percentile(l, 50), p99: percentile(l, 99), max: l[l.length - 1] ?? NaN, n: l.length };
-          pollQ = percentile(
-            [...(poller?.queryMs ?? [])].sort((a, b) => a - b),
-            50,
-          );
+          const q = [...(poller?.queryMs ?? [])].sort((a, b) => a - b);
+          pollQ = percentile(q, 50);
+          pollQ99 = percentile(q, 99);
         }
         clearInterval(rssTimer);
         rssMax = Math.max(rssMax, after.me?.rssMB ?? 0);
@@ -587,8 +615,10 @@ async function main(): Promise<void> {
           latencyP99Ms: round(lat.p99, 1),
           latencyMaxMs: round(lat.max, 1),
           latencyTailP50Ms: round(tail, 1),
+          ...(perSecond ? { latencyBySecond: perSecond } : {}),
           latencySamples: lat.n,
           pollQueryP50Ms: round(pollQ, 1),
+          pollQueryP99Ms: round(pollQ99, 1),
           stored: delivered,
           lost: 0,
           cpuPercent: round(cpuPercent(before.me, after.me), 1),
@@ -603,7 +633,7 @@ async function main(): Promise<void> {
         steps.push(step);
         log(
           `${pipeline} @ ${fmt(rate)}/s: offered ${fmt(offered)}/s, delivered ${fmt(deliveredRate)}/s, ` +
-            `p50 ${round(lat.p50, 1)} ms, p99 ${round(lat.p99, 1)} ms (${lat.n} samples, poll ${round(pollQ, 1)} ms), ` +
+            `p50 ${round(lat.p50, 1)} ms, p99 ${round(lat.p99, 1)} ms (${lat.n} samples, poll ${round(pollQ, 1)}/${round(pollQ99, 1)} ms p50/p99), ` +
             `CPU ${step.cpuPercent}% RSS ${step.rssMB} MB (broker ${step.brokerCpuPercent}%, influxd ${step.influxCpuPercent}%, ` +
             `publishers ${step.publisherCpuPercent}%), load ${step.loadAvg1}` +
             (saturated ? '  → saturated' : '') +

@@ -12,6 +12,7 @@ import { FeatureExtractor, METRIC_FEATURES, type FeatureExtractorJSON, type Time
 import { IsolationForest, type IForestJSON } from './iforest';
 import { SeededRandom } from './prng';
 import { MahalanobisModel, type ResidualJSON } from './residual';
+import { FlatRing, FlatRows } from './rows';
 import { TailCalibrator, type TailJSON } from './threshold';
 
 export const LEARNED_DETECTOR_KIND = 'learned';
@@ -403,15 +404,16 @@ class LearnedDetector implements AnomalyDetector {
   private modelledIdx: number[] = [];
   private fx: FeatureExtractor | null;
   private model: LiveModel | null;
-  private pending: { ts: number[]; values: number[][] };
+  /** Rows before the first training (width: the metrics, once chosen). */
+  private pending: FlatRows | null;
   private rows: number;
   private lastTs: number | null;
   private lastAnomaly: number;
   private sinceTrain: number;
   private recent: Ring;
   private levelStats: { mean: number; variance: number; n: number };
-  private readonly clean: Float64Array[] = [];
-  private cleanPos = 0;
+  /** Recent unflagged feature rows for a retrain (width: the features, once trained). */
+  private clean: FlatRing | null = null;
   private trained: boolean;
   private held = 0;
   private readonly values: Float64Array = new Float64Array(0);
@@ -432,7 +434,11 @@ class LearnedDetector implements AnomalyDetector {
     this.constantKeys = Object.keys(this.constants);
     this.fx = state?.features ? FeatureExtractor.fromJSON(state.features) : null;
     this.model = state?.model ? liveModel(state.model, this.options.horizon) : null;
-    this.pending = state?.pending ?? { ts: [], values: [] };
+    this.pending = this.metrics
+      ? state?.pending
+        ? FlatRows.from(state.pending, this.metrics.length)
+        : new FlatRows(this.metrics.length)
+      : null;
     this.rows = state?.rows ?? 0;
     this.lastTs = state?.lastTs ?? null;
     this.lastAnomaly = state?.lastAnomaly ?? -Infinity;
@@ -489,6 +495,7 @@ class LearnedDetector implements AnomalyDetector {
       const bad = keys.filter((k) => typeof row[k] !== 'number' || !Number.isFinite(row[k]));
       if (bad.length) return this.skip(`not a finite number: ${bad.join(', ')}`);
       this.metrics = keys;
+      this.pending = new FlatRows(keys.length);
       this.options = resolveLearnedOptions(this.user, keys.length);
       this.recent = new Ring(Math.max(1, this.options.smoothing));
     }
@@ -497,15 +504,10 @@ class LearnedDetector implements AnomalyDetector {
     this.lastTs = ts;
     this.rows++;
     if (!this.trained) {
-      this.pending.ts.push(ts);
-      this.pending.values.push(v);
-      if (this.pending.values.length >= this.options.trainRows) {
-        const st = buildTrained(
-          this.options,
-          this.metrics,
-          this.pending.ts,
-          Float64Array.from(this.pending.values.flat()),
-        );
+      const pending = (this.pending ??= new FlatRows(this.metrics.length));
+      pending.push(ts, v);
+      if (pending.length >= this.options.trainRows) {
+        const st = buildTrained(this.options, this.metrics, pending.times(), pending.flat());
         this.install(st);
       }
       return { ...this.skip(''), skipped: undefined, ready: this.trained };
@@ -518,7 +520,7 @@ class LearnedDetector implements AnomalyDetector {
     this.constantKeys = Object.keys(st.constants);
     this.fx = st.features ? FeatureExtractor.fromJSON(st.features) : null;
     this.model = st.model ? liveModel(st.model, this.options.horizon) : null;
-    this.pending = { ts: [], values: [] };
+    this.pending = null;
     this.sinceTrain = 0;
     this.trained = true;
     this.bind();
@@ -535,7 +537,7 @@ class LearnedDetector implements AnomalyDetector {
 
   /** Recent unflagged feature rows, oldest first: the input of fitModel() for a retrain. */
   retrainSet(): Float64Array[] {
-    return [...this.clean.slice(this.cleanPos), ...this.clean.slice(0, this.cleanPos)];
+    return this.clean?.rows() ?? [];
   }
 
   private score(ts: number, v: number[]): LearnedOutput {
@@ -607,17 +609,15 @@ class LearnedDetector implements AnomalyDetector {
       model.calForest.observe(sf);
       model.calResidual.observe(sr);
       if (o.retrainEvery > 0) {
-        const copy = Float64Array.from(this.feat);
-        if (this.clean.length < o.trainRows) this.clean.push(copy);
-        else this.clean[this.cleanPos] = copy;
-        this.cleanPos = this.clean.length < o.trainRows ? 0 : (this.cleanPos + 1) % o.trainRows;
+        if (this.clean?.width !== this.feat.length) this.clean = new FlatRing(this.feat.length, o.trainRows);
+        this.clean.push(this.feat);
       }
     }
     this.sinceTrain++;
     if (
       o.retrainEvery > 0 &&
       this.sinceTrain >= o.retrainEvery &&
-      this.clean.length >= Math.min(o.trainRows, 100)
+      (this.clean?.length ?? 0) >= Math.min(o.trainRows, 100)
     ) {
       this.installModel(fitModel(this.retrainSet(), o));
     }
@@ -673,7 +673,7 @@ class LearnedDetector implements AnomalyDetector {
             calSustained: m.calSustained ? m.calSustained.toJSON() : null,
           }
         : null,
-      pending: this.pending,
+      pending: this.pending ? this.pending.toJSON() : { ts: [], values: [] },
       rows: this.rows,
       lastTs: this.lastTs,
       lastAnomaly: Number.isFinite(this.lastAnomaly) ? this.lastAnomaly : -1e15,

@@ -11,6 +11,7 @@ import type { AnomalyDetector, DetectorContribution, DetectorOutput, DetectorSta
 import { DEFAULT_EVENT_GATE, EventGate, type EventGateOptions } from './events';
 import { excursions, isHealthState, newHealthState, updateHealth, type HealthState } from './health';
 import { failureRisk } from './risk';
+import { MetricRing } from './rows';
 import {
   evaluateRules,
   isRuleState,
@@ -111,8 +112,7 @@ interface AssetState {
   anomalyRate: number;
   sinceTrain: number;
   retraining: boolean;
-  history: Row[];
-  historyAt: number;
+  history: MetricRing;
 }
 
 export const SNAPSHOT_FORMAT = 'evtwin-asset-state';
@@ -215,8 +215,7 @@ export class Scorer {
       anomalyRate: 0,
       sinceTrain: 0,
       retraining: false,
-      history: [],
-      historyAt: 0,
+      history: new MetricRing(this.history),
     };
   }
 
@@ -303,14 +302,7 @@ export class Scorer {
         });
       }
     }
-    if (this.history > 0) {
-      const row: Row = { ts: r.ts, metrics: { ...r.metrics } };
-      if (a.history.length < this.history) a.history.push(row);
-      else {
-        a.history[a.historyAt] = row;
-        a.historyAt = (a.historyAt + 1) % this.history;
-      }
-    }
+    a.history.push(r.ts, r.metrics);
 
     const ruleScore = flags.length > 0 ? (flags[0] as Flag).severity : 0;
     const score = Math.max(learned?.score ?? 0, ruleScore);
@@ -331,7 +323,7 @@ export class Scorer {
   trainingRows(key: string): Row[] {
     const a = this.assets.get(key);
     if (!a) return [];
-    return [...a.history.slice(a.historyAt), ...a.history.slice(0, a.historyAt)];
+    return a.history.rows();
   }
 
   /** Swap in a retrained detector (from runtime/trainWorker.ts); throws SnapshotError if it is unusable. */
