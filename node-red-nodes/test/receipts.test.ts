@@ -241,4 +241,23 @@ describe('receiptOf', () => {
     ];
     for (const m of junk) assert.equal(receiptOf(m), undefined, JSON.stringify(m));
   });
+  it('refuse() hands the message back to a source that can deliver it again, else settles it', () => {
+    const book = new ReceiptBook();
+    const events: string[] = [];
+    const a = book.issue(
+      () => events.push('a settled'),
+      0,
+      () => events.push('a refused'),
+    );
+    book.fork(a, 3);
+    book.settle(a);
+    assert.equal(book.refuse(a), true, 'one part refused: the whole message goes back');
+    book.settle(a); // the other parts, later: the receipt is closed
+    book.settle(a);
+    const b = book.issue(() => events.push('b settled'));
+    assert.equal(book.refuse(b), false, 'no way back: settled, as before');
+    assert.equal(book.refuse(12345), false);
+    assert.deepEqual(events, ['a refused', 'b settled']);
+    assert.equal(book.size, 0);
+  });
 });

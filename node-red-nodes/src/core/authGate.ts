@@ -58,6 +58,12 @@ export interface AuthInput {
   topic?: unknown;
   payload?: unknown;
   userProperties?: unknown;
+  /**
+   * The broker delivers this message again (MQTT DUP, which a broker sets on its own redeliveries and
+   * never passes on from a publisher): it was checked before, perhaps not stored (a crash, a full
+   * spool), so the replay check lets it through. InfluxDB keeps one point per series and time.
+   */
+  redelivered?: boolean;
 }
 
 const toMs = (ts: unknown): number | undefined => {
@@ -181,7 +187,7 @@ export class AuthGate {
 
     const facts: ReplayFacts = { items: replayItems(body) };
     if (fernet) facts.fernet = fernet;
-    const replayed = this.replay.check(device, facts, now);
+    const replayed = input.redelivered === true ? undefined : this.replay.check(device, facts, now);
     if (replayed) return fail('replayed', replayed);
     this.replay.commit(device, facts, now);
     return {

@@ -15,6 +15,8 @@ export interface BatchItem {
   userProperties?: Record<string, unknown>;
   /** The item's receipt (see receipts.ts), when its source acknowledges late. */
   receipt?: number;
+  /** The broker delivers it again (MQTT DUP): see AuthInput.redelivered. */
+  redelivered?: boolean;
   /** Set by evtwin-auth: who sent it. */
   identity?: Identity;
 }

@@ -12,6 +12,7 @@ interface Open {
   holds: number;
   issuedAt: number;
   onSettled: () => void;
+  onRefused: (() => void) | undefined;
 }
 
 export class ReceiptBook {
@@ -23,10 +24,27 @@ export class ReceiptBook {
     return this.open.size;
   }
 
-  issue(onSettled: () => void, now = Date.now()): ReceiptId {
+  /** `onRefused`: a node could not keep the message now (a full spool); its source should deliver it again later. */
+  issue(onSettled: () => void, now = Date.now(), onRefused?: () => void): ReceiptId {
     const id = this.next++;
-    this.open.set(id, { holds: 1, issuedAt: now, onSettled });
+    this.open.set(id, { holds: 1, issuedAt: now, onSettled, onRefused });
     return id;
+  }
+
+  /**
+   * A part of the message could not be kept: the source is told to deliver it again (if it can; else
+   * it is settled, as before receipts could be refused). The receipt is closed either way.
+   */
+  refuse(id: ReceiptId): boolean {
+    const r = this.open.get(id);
+    if (!r) return false;
+    this.open.delete(id);
+    if (r.onRefused) {
+      r.onRefused();
+      return true;
+    }
+    r.onSettled();
+    return false;
   }
 
   /**

@@ -60,6 +60,12 @@ export interface InboundMessage {
   properties: IPublishPacket['properties'];
   /** The message is safe: acknowledge it (in order with the others). Later calls do nothing. */
   settle: () => void;
+  /**
+   * The flow cannot keep the message now (its store is full): it is never acknowledged; the connection
+   * is dropped and opened again after a pause that grows while refusals go on, and the broker delivers
+   * everything not acknowledged again (DUP set). Later calls, and settle() after it, do nothing.
+   */
+  refuse: () => void;
 }
 
 export interface SubscriberStats {
@@ -70,6 +76,8 @@ export interface SubscriberStats {
   acknowledged: number;
   /** Acknowledged by the timeout, not by the flow. */
   forced: number;
+  /** Messages the flow refused (full store): left to the broker to deliver again. */
+  refused: number;
   connects: number;
   lastError?: string;
 }
@@ -133,7 +141,9 @@ export class MqttSubscriber extends EventEmitter<SubscriberEvents> {
   private connectTimer: NodeJS.Timeout | undefined;
   private awaitingPong = false;
   private drained: (() => void) | undefined;
-  private counts = { received: 0, acknowledged: 0, forced: 0, connects: 0 };
+  private counts = { received: 0, acknowledged: 0, forced: 0, refused: 0, connects: 0 };
+  /** Pause after a refusal: doubles while refusals go on, back to the minimum once acks flow. */
+  private refusePauseMs = 1000;
   private lastError: string | undefined;
 
   constructor(options: SubscriberOptions) {
@@ -330,6 +340,19 @@ export class MqttSubscriber extends EventEmitter<SubscriberEvents> {
       if (gen !== this.generation) return; // that connection is gone: the broker will redeliver
       this.queueAcks(this.window.settle(slot));
     };
+    const refuse = (): void => {
+      if (settled) return;
+      settled = true;
+      this.counts.refused++;
+      if (gen !== this.generation) return; // already reconnecting: the broker will redeliver it
+      const pause = this.refusePauseMs;
+      this.refusePauseMs = Math.min(this.refusePauseMs * 2, 30_000);
+      this.report(
+        `the flow could not keep a message (store full): intake paused ${pause / 1000} s, the broker keeps the rest`,
+        'warning',
+      );
+      this.fail(gen, 'paused: the flow refused a message', false, pause);
+    };
     this.emit('message', {
       topic: p.topic,
       payload: typeof p.payload === 'string' ? Buffer.from(p.payload) : p.payload,
@@ -338,12 +361,14 @@ export class MqttSubscriber extends EventEmitter<SubscriberEvents> {
       dup: p.dup,
       properties: p.properties,
       settle,
+      refuse,
     });
   }
 
   private queueAcks(ids: number[]): void {
     if (ids.length > 0) {
       this.counts.acknowledged += ids.length;
+      this.refusePauseMs = 1000;
       for (const id of ids) this.outbox.push(id);
       if (!this.flushQueued) {
         this.flushQueued = true;
@@ -419,14 +444,14 @@ export class MqttSubscriber extends EventEmitter<SubscriberEvents> {
   }
 
   /** The connection `gen` failed: forget its unacknowledged messages and reconnect with backoff. */
-  private fail(gen: number, why: string, refused = false): void {
+  private fail(gen: number, why: string, refused = false, pauseMs?: number): void {
     if (gen !== this.generation) return;
     const wasConnected = this.connected;
     this.teardown(why);
     if (this.closing) return;
-    if (refused || !wasConnected) this.report(why);
+    if (refused || (!wasConnected && pauseMs === undefined)) this.report(why);
     if (wasConnected) this.emit('disconnect', why);
-    const delay = refused ? this.o.reconnectMaxMs : this.reconnectDelay;
+    const delay = pauseMs ?? (refused ? this.o.reconnectMaxMs : this.reconnectDelay);
     this.reconnectDelay = Math.min(this.reconnectDelay * 2, this.o.reconnectMaxMs);
     this.reconnectTimer = setTimeout(() => this.open(), delay);
   }

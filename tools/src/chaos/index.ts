@@ -74,6 +74,11 @@ export interface ScenarioResult {
   refusedLoudly: number;
   /** lost − refusedLoudly: must be 0. */
   lostSilently: number;
+  /**
+   * Refusals of a full spool whose message the broker kept and delivered again (evtwin-mqtt-in): not
+   * losses; a reading refused twice counts twice.
+   */
+  refusedThenRedelivered: number;
   /** Redeliveries the auth node refused as replays (not stored twice). */
   replaysRefused: number;
   faultSeconds: number;
@@ -321,6 +326,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         duplicatesStored: stored.points - stored.distinct,
         refusedLoudly,
         lostSilently: Math.max(0, lost - refusedLoudly),
+        refusedThenRedelivered: counts['errors:kept'] ?? 0,
         replaysRefused: counts['auth:replay'] ?? 0,
         faultSeconds: Math.round((recoveredAt - faultAt) / 100) / 10,
         catchUpSeconds: catchUpAt === undefined ? NaN : Math.round((catchUpAt - recoveredAt) / 100) / 10,
@@ -330,7 +336,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       results.push(result);
       o.log(
         `${scenario}: sent ${r.sent}, stored ${stored.distinct} distinct (${stored.points} points), lost ${lost} ` +
-          `(refused loudly ${refusedLoudly}, silently ${result.lostSilently}), duplicates ${result.duplicatesStored}, ` +
+          `(refused loudly ${refusedLoudly}, silently ${result.lostSilently}), refused then redelivered ${result.refusedThenRedelivered}, duplicates ${result.duplicatesStored}, ` +
           `replays refused ${result.replaysRefused}, catch-up ${result.catchUpSeconds} s`,
       );
       if (scenario === 'spool-full') {
@@ -368,16 +374,18 @@ export function chaosMarkdown(r: ChaosResult): string {
     `Run: \`${r.command}\`: ${r.config.devices} devices, ${r.config.rate} msg/s steady (QoS 1, persistent sessions), ` +
       `InfluxDB outage ${r.config.outageSeconds} s, broker down ${r.config.brokerDownSeconds} s, spool quota ${r.config.spoolMB} MB for spool-full.`,
     '',
-    '| scenario | fault s | sent | stored (distinct seq) | lost | refused loudly | lost silently | duplicates stored | replays refused | catch-up s |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| scenario | fault s | sent | stored (distinct seq) | lost | refused loudly | lost silently | refused, then redelivered | duplicates stored | replays refused | catch-up s |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...r.scenarios.map(
       (s) =>
-        `| ${s.scenario} | ${s.faultSeconds} | ${s.sent} | ${s.storedDistinct} | ${s.lost} | ${s.refusedLoudly} | ${s.lostSilently} | ${s.duplicatesStored} | ${s.replaysRefused} | ${s.catchUpSeconds} |`,
+        `| ${s.scenario} | ${s.faultSeconds} | ${s.sent} | ${s.storedDistinct} | ${s.lost} | ${s.refusedLoudly} | ${s.lostSilently} | ${s.refusedThenRedelivered ?? 0} | ${s.duplicatesStored} | ${s.replaysRefused} | ${s.catchUpSeconds} |`,
     ),
     '',
     "lost = sent − distinct seq stored in the scenario's window; duplicates stored = points − distinct seq (a reading " +
       'redelivered with its ts overwrites itself in InfluxDB, and evtwin-auth refuses the replay); refused loudly = ' +
-      'readings the writer refused with done(err) (spool full), counted by a Catch node; catch-up = end of the fault ' +
+      'readings the writer refused with done(err) (spool full) and nobody kept, counted by a Catch node; refused, then ' +
+      'redelivered = refusals of a full spool whose message evtwin-mqtt-in left unacknowledged for the broker to deliver ' +
+      'again (a reading refused twice counts twice); catch-up = end of the fault ' +
       'until the backlog is within one second of load.',
     '',
     ...r.scenarios.filter((s) => s.note).map((s) => `- ${s.scenario}: ${s.note}`),

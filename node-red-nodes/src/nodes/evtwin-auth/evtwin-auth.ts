@@ -144,8 +144,13 @@ export = function register(RED: NodeAPI): void {
           typeof props === 'object' && props !== null ? props : ({} as Record<string, unknown>);
         const carried =
           typeof rest.evtwin === 'object' && rest.evtwin !== null ? (rest.evtwin as object) : {};
+        const redelivered = (carried as { redelivered?: unknown }).redelivered === true;
         const result: AuthResult = gate
-          ? gate.check(msg, registry?.service?.index(), now)
+          ? gate.check(
+              { topic: msg.topic, payload: msg.payload, userProperties: msg.userProperties, redelivered },
+              registry?.service?.index(),
+              now,
+            )
           : { ok: false, reason: 'unavailable', detail: `node not configured: ${configError}` };
         if (props !== undefined) rest.userProperties = otherProps;
         if (result.ok) {

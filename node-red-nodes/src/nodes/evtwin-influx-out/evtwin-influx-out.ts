@@ -2,7 +2,7 @@
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from 'node-red';
 import { isReading, readingToPoint, shortCount } from '../../core';
 import { receiptsOf } from '../../core/receipts';
-import { receipts, type RejectedBatch, type WriterStats } from '../../runtime';
+import { SpoolFullError, receipts, type RejectedBatch, type WriterStats } from '../../runtime';
 import type { InfluxConfigNode } from '../evtwin-influx/config';
 import { StatusReporter, asError } from '../shared/status';
 
@@ -96,9 +96,19 @@ export = function register(RED: NodeAPI): void {
           ),
         );
       } catch (err) {
-        settle?.();
+        // A full spool with a source that can deliver again (evtwin-mqtt-in): the message stays with the
+        // broker until there is room. Anything else: settled, and the error says what was not written.
+        const back =
+          err instanceof SpoolFullError &&
+          held.length > 0 &&
+          held.map((id) => receipts.refuse(id)).every(Boolean);
+        if (!back) settle?.();
         status.refresh();
-        done(asError(err));
+        done(
+          back
+            ? new Error(`${asError(err).message}; the broker keeps the message and delivers it again`)
+            : asError(err),
+        );
       }
     });
 

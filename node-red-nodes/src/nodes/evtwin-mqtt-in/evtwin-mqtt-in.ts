@@ -149,7 +149,7 @@ export = function register(RED: NodeAPI): void {
       }
     };
     const receiptFor = (m: InboundMessage): number | undefined => {
-      if (afterStore && m.qos > 0) return receipts.issue(m.settle);
+      if (afterStore && m.qos > 0) return receipts.issue(m.settle, Date.now(), m.refuse);
       m.settle();
       return undefined;
     };
@@ -168,13 +168,18 @@ export = function register(RED: NodeAPI): void {
       if (!msg) return;
       const receipt = receiptFor(m);
       if (def.output !== 'batch') {
-        if (receipt !== undefined) msg.evtwin = { receipt };
+        if (receipt !== undefined || m.dup)
+          msg.evtwin = {
+            ...(receipt !== undefined ? { receipt } : {}),
+            ...(m.dup ? { redelivered: true } : {}),
+          };
         this.send(msg);
         return;
       }
       const item: BatchItem = { topic: m.topic, payload: msg.payload };
       if (msg.userProperties) item.userProperties = msg.userProperties as Record<string, unknown>;
       if (receipt !== undefined) item.receipt = receipt;
+      if (m.dup) item.redelivered = true;
       if (batch.push(item) === 1) queueMicrotask(sendBatch);
       else if (batch.length >= MAX_BATCH) sendBatch();
     });
