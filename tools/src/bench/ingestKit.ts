@@ -146,7 +146,7 @@ function counterNode(id: string, key: string): Record<string, unknown> {
       'const list = Array.isArray(msg.payload) ? msg.payload : [msg.payload];',
       "const readings = list.filter((x) => x && typeof x === 'object' && x.metrics).length;",
       // A refusal whose message the broker keeps and delivers again (evtwin-mqtt-in) is not a loss.
-      "const kept = msg.error && /delivers it again/.test(String(msg.error.message));",
+      'const kept = msg.error && /delivers it again/.test(String(msg.error.message));',
       `const k = msg.error && msg.error.code ? '${key}:' + msg.error.code : '${key}:' + (kept ? 'kept' : readings > 0 ? 'reading' : 'other');`,
       "const report = global.get('evtwinBenchCount');",
       'if (report) report(k, Math.max(1, readings));',

@@ -77,7 +77,9 @@ function traceWriter(): void {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- the embedded runtime's own instance
   const RED = require('node-red') as { nodes: { getNode(id: string): unknown } };
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- the runtime the flow's nodes use
-  const { receipts } = require(join(__dirname, '..', '..', '..', 'node-red-nodes', 'dist', 'runtime', 'receipts.js')) as {
+  const { receipts } = require(
+    join(__dirname, '..', '..', '..', 'node-red-nodes', 'dist', 'runtime', 'receipts.js'),
+  ) as {
     receipts: { size: number };
   };
   let last = performance.now();
