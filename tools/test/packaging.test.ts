@@ -316,7 +316,8 @@ describe('packaging: the npm tarball in stock Node-RED', () => {
         const since = red.log().length;
         await red.deploy(onTab(flow, 'tab-01', ex.name));
         await red.waitForLog(/\[info\] Started flows/, since);
-        await red.waitForLog(/\[info\] \[mqtt-broker:[^\]]*\] Connected to broker/, since);
+        // Example 01 reads with evtwin-mqtt-in (its own connection, acknowledged once stored).
+        await red.waitForLog(/\[info\] \[evtwin-mqtt-in:[^\]]*\] connected/, since);
         // A timestamp no other run uses, so the point found is this runtime's.
         const ts = Date.now() - 1000 - RUNTIMES.indexOf(rt);
         const client = await mqtt.connectAsync(broker.url, { protocolVersion: 4 });
