@@ -6,7 +6,7 @@
  * msg.error.code = the reason. The logic is core/authGate.ts; this adapter only wires it in.
  */
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
-import { AuthGate, type AuthRejectReason, type AuthResult } from '../../core/authGate';
+import { AuthGate, type AuthInput, type AuthResult } from '../../core/authGate';
 import { RateMeter, shortCount } from '../../core/rate';
 import { DEFAULT_REPLAY, DEFAULT_THROTTLE } from '../../core/replay';
 import { RejectionAggregator } from '../../runtime/auditLog';
@@ -84,26 +84,40 @@ export = function register(RED: NodeAPI): void {
     });
     status.refresh();
 
+    const check = (input: AuthInput, now: number): AuthResult =>
+      gate
+        ? gate.check(input, registry?.service?.index(), now)
+        : { ok: false, reason: 'unavailable', detail: `node not configured: ${configError}` };
+
+    /** Count and audit a rejection; the msg.error of its message on output 2. */
+    const rejectionError = (
+      result: Extract<AuthResult, { ok: false }>,
+      topic: string,
+      now: number,
+    ): NodeMessage['error'] => {
+      rejected.add(1, now);
+      lastReason = result.reason;
+      aggregate.recordRejection(result.device ?? `topic:${topic}`, result.reason);
+      return {
+        message: `${result.reason}: ${result.detail}`,
+        code: result.reason,
+        source: { id: this.id, type: this.type, name: this.name },
+      };
+    };
+
     /** A refused item of a batch becomes a message of its own on output 2, as it would have alone. */
     const rejection = (
       item: BatchItem,
       result: Extract<AuthResult, { ok: false }>,
       now: number,
     ): NodeMessage => {
-      rejected.add(1, now);
-      lastReason = result.reason;
-      aggregate.recordRejection(result.device ?? `topic:${item.topic}`, result.reason);
       const { authorization: _credential, ...otherProps } = item.userProperties ?? {};
       if (item.receipt !== undefined) receipts.settle(item.receipt);
       return {
         topic: item.topic,
         payload: item.payload,
         ...(item.userProperties ? { userProperties: otherProps } : {}),
-        error: {
-          message: `${result.reason}: ${result.detail}`,
-          code: result.reason,
-          source: { id: this.id, type: this.type, name: this.name },
-        },
+        error: rejectionError(result, item.topic, now),
       };
     };
 
@@ -112,13 +126,10 @@ export = function register(RED: NodeAPI): void {
       if (batch) {
         try {
           const now = Date.now();
-          const index = registry?.service?.index();
           const good: BatchItem[] = [];
           const bad: NodeMessage[] = [];
           for (const item of batch) {
-            const result: AuthResult = gate
-              ? gate.check(item, index, now)
-              : { ok: false, reason: 'unavailable', detail: `node not configured: ${configError}` };
+            const result = check(item, now);
             if (result.ok) {
               // The credential never travels further than this node.
               const { userProperties: _props, ...kept } = item;
@@ -145,13 +156,10 @@ export = function register(RED: NodeAPI): void {
         const carried =
           typeof rest.evtwin === 'object' && rest.evtwin !== null ? (rest.evtwin as object) : {};
         const redelivered = (carried as { redelivered?: unknown }).redelivered === true;
-        const result: AuthResult = gate
-          ? gate.check(
-              { topic: msg.topic, payload: msg.payload, userProperties: msg.userProperties, redelivered },
-              registry?.service?.index(),
-              now,
-            )
-          : { ok: false, reason: 'unavailable', detail: `node not configured: ${configError}` };
+        const result = check(
+          { topic: msg.topic, payload: msg.payload, userProperties: msg.userProperties, redelivered },
+          now,
+        );
         if (props !== undefined) rest.userProperties = otherProps;
         if (result.ok) {
           passed.add(1, now);
@@ -162,21 +170,9 @@ export = function register(RED: NodeAPI): void {
           };
           send([out, null]);
         } else {
-          rejected.add(1, now);
-          lastReason = result.reason;
           // msg.topic may be anything an upstream node set: String() of an object can throw.
           const topic = typeof msg.topic === 'string' ? msg.topic : `(${typeof msg.topic})`;
-          aggregate.recordRejection(result.device ?? `topic:${topic}`, result.reason);
-          const reason: AuthRejectReason = result.reason;
-          const out: NodeMessage = {
-            ...rest,
-            error: {
-              message: `${reason}: ${result.detail}`,
-              code: reason,
-              source: { id: this.id, type: this.type, name: this.name },
-            },
-          };
-          send([null, out]);
+          send([null, { ...rest, error: rejectionError(result, topic, now) }]);
           settleReceipts(msg); // answered: its path ends in the rejection output
         }
         done();

@@ -14,8 +14,7 @@ import {
   type Reading,
   type Rejection,
 } from '../../core';
-import type { BatchItem } from '../../core/batch';
-import { batchOf } from '../../core/batch';
+import { batchOf, type BatchItem } from '../../core/batch';
 import { receiptOf } from '../../core/receipts';
 import { receipts } from '../../runtime/receipts';
 import { StatusReporter, asError } from '../shared/status';
@@ -79,18 +78,52 @@ export = function register(RED: NodeAPI): void {
     });
     status.refresh();
 
+    const ingest = (
+      topic: string,
+      payload: unknown,
+      receivedAt: number,
+    ): { readings: Reading[]; rejections: Rejection[] } =>
+      config
+        ? ingestMessage(topic, payload, receivedAt, config)
+        : {
+            readings: [],
+            rejections: [{ code: 'config-error', reason: `node not configured: ${configError}` }],
+          };
+
+    /** A dead letter: the original payload and topic with the reason on msg.error. */
+    const deadLetter = (
+      base: object,
+      topic: string,
+      payload: unknown,
+      r: Rejection,
+      origin: object,
+    ): NodeMessage => ({
+      ...base,
+      topic,
+      payload,
+      error: {
+        message: r.reason,
+        code: r.code,
+        index: r.index,
+        source: { id: this.id, type: this.type, name: this.name },
+      },
+      evtwin: origin,
+    });
+
+    const count = (good: number, rejections: readonly Rejection[], receivedAt: number): void => {
+      readings.add(good, receivedAt);
+      if (rejections.length > 0) {
+        rejected.add(rejections.length, receivedAt);
+        lastReject = rejections[0]?.code ?? '';
+      }
+    };
+
     this.on('input', (msg: NodeMessageInFlow, send, done) => {
       const batch = batchOf(msg);
       if (batch) return onBatch(msg, batch, send, done);
       const receivedAt = Date.now();
       const topic = typeof msg.topic === 'string' ? msg.topic : '';
-      const result: { readings: ReturnType<typeof ingestMessage>['readings']; rejections: Rejection[] } =
-        config
-          ? ingestMessage(topic, msg.payload, receivedAt, config)
-          : {
-              readings: [],
-              rejections: [{ code: 'config-error', reason: `node not configured: ${configError}` }],
-            };
+      const result = ingest(topic, msg.payload, receivedAt);
       // Keep what an earlier node put on msg.evtwin (evtwin-auth's verified identity).
       const carried = typeof msg.evtwin === 'object' && msg.evtwin !== null ? (msg.evtwin as object) : {};
       const origin = { ...carried, topic, receivedAt };
@@ -100,23 +133,8 @@ export = function register(RED: NodeAPI): void {
         payload: reading,
         evtwin: origin,
       }));
-      const bad: NodeMessage[] = result.rejections.map((r) => ({
-        ...rest,
-        topic,
-        payload: msg.payload,
-        error: {
-          message: r.reason,
-          code: r.code,
-          index: r.index,
-          source: { id: this.id, type: this.type, name: this.name },
-        },
-        evtwin: origin,
-      }));
-      readings.add(good.length, receivedAt);
-      if (bad.length > 0) {
-        rejected.add(bad.length, receivedAt);
-        lastReject = result.rejections[0]?.code ?? '';
-      }
+      const bad = result.rejections.map((r) => deadLetter(rest, topic, msg.payload, r, origin));
+      count(good.length, result.rejections, receivedAt);
       // One message became good.length readings: each must be settled downstream; dead letters end here.
       const receipt = receiptOf(msg);
       if (receipt !== undefined) receipts.fork(receipt, good.length);
@@ -138,37 +156,26 @@ export = function register(RED: NodeAPI): void {
       const good: Reading[] = [];
       const held: number[] = [];
       const bad: NodeMessage[] = [];
+      const rejections: Rejection[] = [];
       for (const item of batch) {
-        const result: { readings: Reading[]; rejections: Rejection[] } = config
-          ? ingestMessage(item.topic, item.payload, receivedAt, config)
-          : {
-              readings: [],
-              rejections: [{ code: 'config-error', reason: `node not configured: ${configError}` }],
-            };
+        const result = ingest(item.topic, item.payload, receivedAt);
         for (const r of result.readings) good.push(r);
-        for (const r of result.rejections)
-          bad.push({
-            topic: item.topic,
-            payload: item.payload,
-            error: {
-              message: r.reason,
-              code: r.code,
-              index: r.index,
-              source: { id: this.id, type: this.type, name: this.name },
-            },
-            evtwin: { ...(item.identity ? { identity: item.identity } : {}), topic: item.topic, receivedAt },
-          });
+        const origin = {
+          ...(item.identity ? { identity: item.identity } : {}),
+          topic: item.topic,
+          receivedAt,
+        };
+        for (const r of result.rejections) {
+          rejections.push(r);
+          bad.push(deadLetter({}, item.topic, item.payload, r, origin));
+        }
         // The item's readings travel in the one message below: settled there, or here if it has none.
         if (item.receipt !== undefined) {
           if (result.readings.length > 0) held.push(item.receipt);
           else receipts.settle(item.receipt);
         }
       }
-      readings.add(good.length, receivedAt);
-      if (bad.length > 0) {
-        rejected.add(bad.length, receivedAt);
-        lastReject = String((bad[0]?.error as { code?: unknown } | undefined)?.code ?? '');
-      }
+      count(good.length, rejections, receivedAt);
       const { _msgid: _ignored, batch: _batch, ...rest } = msg;
       const carried = typeof msg.evtwin === 'object' && msg.evtwin !== null ? (msg.evtwin as object) : {};
       send([

@@ -84,10 +84,14 @@ function subscriberOptions(def: MqttInDef, broker: BrokerConfigNode | null): Sub
 }
 
 /** The message `mqtt in` would send, with the payload as configured. */
-function toMessage(m: InboundMessage, datatype: string): NodeMessage {
-  let payload: unknown = m.payload;
-  if (datatype === 'utf8') payload = m.payload.toString('utf8');
-  else if (datatype === 'json') payload = JSON.parse(m.payload.toString('utf8'));
+/** The payload as the node's Output setting asks; throws on JSON that does not parse. */
+function decodePayload(m: InboundMessage, datatype: string): unknown {
+  if (datatype === 'utf8') return m.payload.toString('utf8');
+  if (datatype === 'json') return JSON.parse(m.payload.toString('utf8')) as unknown;
+  return m.payload;
+}
+
+function toMessage(m: InboundMessage, payload: unknown): NodeMessage {
   const msg: NodeMessage & Record<string, unknown> = {
     topic: m.topic,
     payload,
@@ -135,17 +139,18 @@ export = function register(RED: NodeAPI): void {
     });
     status.refresh();
 
-    /** The payload as configured, or undefined (and the message answered) when it is not JSON. */
-    const decode = (m: InboundMessage): NodeMessage | undefined => {
+    /** The payload as configured, or NOT_JSON (and the message answered) when it does not parse. */
+    const NOT_JSON = Symbol('not JSON');
+    const decode = (m: InboundMessage): unknown => {
       try {
-        return toMessage(m, def.datatype);
+        return decodePayload(m, def.datatype);
       } catch (err) {
         m.settle(); // answered here: it can never parse
         this.error(`${m.topic}: payload is not JSON (${asError(err).message})`, {
           topic: m.topic,
           payload: m.payload,
         });
-        return undefined;
+        return NOT_JSON;
       }
     };
     const receiptFor = (m: InboundMessage): number | undefined => {
@@ -164,10 +169,11 @@ export = function register(RED: NodeAPI): void {
 
     subscriber?.on('message', (m) => {
       rate.add(1, Date.now());
-      const msg = decode(m);
-      if (!msg) return;
+      const payload = decode(m);
+      if (payload === NOT_JSON) return;
       const receipt = receiptFor(m);
       if (def.output !== 'batch') {
+        const msg = toMessage(m, payload);
         if (receipt !== undefined || m.dup)
           msg.evtwin = {
             ...(receipt !== undefined ? { receipt } : {}),
@@ -176,8 +182,10 @@ export = function register(RED: NodeAPI): void {
         this.send(msg);
         return;
       }
-      const item: BatchItem = { topic: m.topic, payload: msg.payload };
-      if (msg.userProperties) item.userProperties = msg.userProperties as Record<string, unknown>;
+      // Only what auth and ingest read: no full msg per item on this busy path.
+      const item: BatchItem = { topic: m.topic, payload };
+      const props = m.properties?.userProperties;
+      if (props) item.userProperties = props;
       if (receipt !== undefined) item.receipt = receipt;
       if (m.dup) item.redelivered = true;
       if (batch.push(item) === 1) queueMicrotask(sendBatch);
