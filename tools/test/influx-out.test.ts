@@ -6,6 +6,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import helper from 'node-red-node-test-helper';
@@ -408,5 +410,78 @@ describe('onSafe: when the writer calls back (what evtwin-mqtt-in acknowledges o
       [...calls.values()].every((n) => n === 1),
       'at most once each',
     );
+  });
+});
+
+describe('send at once when InfluxDB is free (flushWhenFree)', () => {
+  const points = (from: number, n: number, asset = 'free'): unknown[] =>
+    Array.from({ length: n }, (_, i) => readingToPoint(reading(from + i, asset)));
+
+  it('stores a lone point at once instead of after the flush interval', async () => {
+    const { writer } = await load({
+      database: 'f1',
+      spoolDir: tempDir(),
+      flushMs: '600000',
+      flushWhenFree: true,
+    });
+    const started = Date.now();
+    let safeAfter: number | undefined;
+    writer.write(points(0, 1), 'test', () => (safeAfter = Date.now() - started));
+    await waitFor('the point stored', () => safeAfter !== undefined, 10_000);
+    assert.equal(await scalar('f1', 'SELECT count(power) FROM telemetry'), 1);
+  });
+
+  it('keeps the timed flush when off (a flow made before the option)', async () => {
+    const { writer } = await load({ database: 'f2', spoolDir: tempDir(), flushMs: '600000' });
+    let safe = false;
+    writer.write(points(0, 1), 'test', () => (safe = true));
+    await sleep(500);
+    assert.equal(safe, false, 'waits for the flush interval');
+    assert.equal(writer.stats().queued, 1);
+  });
+
+  it('sends what arrives while the request slots are busy as one batch when one is free (group commit)', async () => {
+    // A slow InfluxDB: answers every write after 300 ms and records each request's lines.
+    const bodies: string[][] = [];
+    const slow = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        bodies.push(Buffer.concat(chunks).toString('utf8').split('\n').filter(Boolean));
+        setTimeout(() => res.writeHead(204).end(), 300);
+      });
+    });
+    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(slow.address() as AddressInfo).port}`;
+      const { writer } = await load({
+        url,
+        database: 'f3',
+        spoolDir: tempDir(),
+        flushMs: '600000',
+        flushWhenFree: true,
+        createDatabase: false,
+        gzip: false,
+      });
+      let safe = 0;
+      // Two lone points fill the two request slots (maxInFlight 2)...
+      writer.write(points(0, 1), 'test', () => safe++);
+      await waitFor('the first request', () => bodies.length === 1);
+      writer.write(points(1, 1), 'test', () => safe++);
+      await waitFor('the second request', () => bodies.length === 2);
+      // ...so 50 points written one by one meanwhile wait, and go together once a slot frees.
+      for (let i = 0; i < 50; i++) {
+        writer.write(points(2 + i, 1), 'test', () => safe++);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      assert.equal(bodies.length, 2, 'nothing more sent while both slots are busy');
+      await waitFor('all 52 safe', () => safe === 52, 10_000);
+      assert.deepEqual(
+        bodies.map((b) => b.length),
+        [1, 1, 50],
+      );
+    } finally {
+      await new Promise((resolve) => slow.close(resolve));
+    }
   });
 });

@@ -45,6 +45,12 @@ export interface InfluxWriterOptions {
   batchSize?: number;
   /** Longest a point waits in memory before its batch is sent (default 1000 ms). */
   flushMs?: number;
+  /**
+   * Send the open batch as soon as a request slot is free instead of after flushMs (default false).
+   * A batch then holds what arrived while the previous requests were in flight (group commit): one
+   * point per request when idle, large batches under load, and no point waits for a timer.
+   */
+  flushWhenFree?: boolean;
   /** gzip request bodies larger than gzipMinBytes (default true, 1024). */
   gzip?: boolean;
   gzipMinBytes?: number;
@@ -190,6 +196,9 @@ export class InfluxWriter extends EventEmitter<InfluxWriterEvents> {
   private readonly segmentSources = new Map<number, string[]>();
 
   private flushTimer: NodeJS.Timeout | undefined;
+  private freeSeal: NodeJS.Immediate | undefined;
+  /** Write requests waiting on InfluxDB now. */
+  private sending = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private retryDelay = RETRY_MIN_MS;
   private pumpRun: Promise<void> | undefined;
@@ -228,6 +237,7 @@ export class InfluxWriter extends EventEmitter<InfluxWriterEvents> {
       retryMaxMs: 2000,
       closeTimeoutMs: 3000,
       maxInFlight: 2,
+      flushWhenFree: false,
       schemas: SCHEMA,
       ...options,
     };
@@ -305,7 +315,15 @@ export class InfluxWriter extends EventEmitter<InfluxWriterEvents> {
         if (parts > touched.length) this.currentSafe.push(one);
       }
     }
-    if (this.current.length > 0 && !this.flushTimer) this.armFlush();
+    if (this.current.length > 0) {
+      // On the next turn of the event loop, so the writes of this turn share one request.
+      if (this.opts.flushWhenFree && !this.freeSeal && this.slotFree())
+        this.freeSeal = setImmediate(() => {
+          this.freeSeal = undefined;
+          this.sealIfFree();
+        });
+      if (!this.flushTimer) this.armFlush();
+    }
     return { accepted: lines.length, refused };
   }
 
@@ -320,6 +338,22 @@ export class InfluxWriter extends EventEmitter<InfluxWriterEvents> {
       if (this.memQueue.length > 0 && !this.down && !this.closed) this.armFlush();
       else this.seal();
     }, this.opts.flushMs);
+  }
+
+  /** Whether a fresh batch would be sent at once: InfluxDB answers, nothing waits, a request slot is free. */
+  private slotFree(): boolean {
+    return (
+      !this.down &&
+      !this.closed &&
+      this.spool.size === 0 &&
+      this.pendingSpills === 0 &&
+      this.memQueue.length === 0 &&
+      this.sending < this.opts.maxInFlight
+    );
+  }
+
+  private sealIfFree(): void {
+    if (this.opts.flushWhenFree && this.current.length > 0 && this.slotFree()) this.seal();
   }
 
   stats(): WriterStats {
@@ -370,6 +404,8 @@ export class InfluxWriter extends EventEmitter<InfluxWriterEvents> {
     this.closed = true;
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
+    if (this.freeSeal) clearImmediate(this.freeSeal);
+    this.freeSeal = undefined;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     this.seal();
@@ -539,7 +575,13 @@ export class InfluxWriter extends EventEmitter<InfluxWriterEvents> {
       ({ points, seq } = item.segment);
     }
     const started = performance.now();
-    const failure = await this.send(body);
+    this.sending++;
+    let failure: WriteFailure | undefined;
+    try {
+      failure = await this.send(body);
+    } finally {
+      this.sending--;
+    }
     if (!failure) {
       this.lastWriteMs = Math.round(performance.now() - started);
       if (item.kind === 'memory') {
@@ -554,6 +596,8 @@ export class InfluxWriter extends EventEmitter<InfluxWriterEvents> {
       this.down = false;
       this.full = false; // space was freed: the next write tells whether it fits
       this.retryDelay = RETRY_MIN_MS;
+      // A slot is free again: what arrived during this request goes now.
+      this.sealIfFree();
       return true;
     }
     if (failure.retryable) {

@@ -8,6 +8,8 @@ export interface InfluxConfigDef extends NodeDef {
   retentionPolicy: string;
   batchSize: string;
   flushMs: string;
+  /** Absent in flows made before the option: those keep the timed flush. */
+  flushWhenFree?: boolean;
   spoolMaxMB: string;
   spoolDir: string;
   gzip: boolean;

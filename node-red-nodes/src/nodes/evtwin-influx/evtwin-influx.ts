@@ -43,6 +43,7 @@ export = function register(RED: NodeAPI): void {
         ...(creds.username ? { username: creds.username, password: creds.password ?? '' } : {}),
         batchSize: Math.round(positive(def.batchSize, 5000, 'batch size')),
         flushMs: positive(def.flushMs, 1000, 'flush interval'),
+        flushWhenFree: def.flushWhenFree === true,
         spoolMaxBytes: Math.round(positive(def.spoolMaxMB, 100, 'spool size') * 1_048_576),
         spoolDir: def.spoolDir?.trim() || join(userDir, 'evtwin-spool', this.id),
         gzip: def.gzip !== false,
