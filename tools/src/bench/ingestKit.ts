@@ -235,6 +235,8 @@ export interface EvtwinFlowOptions {
   learned?: boolean;
   batchSize?: number;
   flushMs?: number;
+  /** evtwin-influx sends a batch as soon as a request slot is free (default true, as in the editor). */
+  flushWhenFree?: boolean;
   /** evtwin-mqtt-in's Receive Maximum (default 20,000). */
   receiveMaximum?: number;
   /** evtwin-mqtt-in sends batches (default true; false: a message per MQTT message). */
@@ -330,7 +332,8 @@ export function evtwinFlow(b: BrokerOptions, o: EvtwinFlowOptions): unknown[] {
       database: o.database,
       retentionPolicy: '',
       batchSize: String(o.batchSize ?? 5000),
-      flushMs: String(o.flushMs ?? 100),
+      flushMs: String(o.flushMs ?? 1000),
+      flushWhenFree: o.flushWhenFree !== false,
       spoolMaxMB: String(o.spoolMaxMB ?? 256),
       spoolDir: o.spoolDir,
       gzip: false,
