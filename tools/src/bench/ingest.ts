@@ -125,6 +125,8 @@ export interface StepResult {
   pollQueryP50Ms?: number;
   /** 99th percentile of the poll duration: a slow poll adds up to half of it to what it finds. */
   pollQueryP99Ms?: number;
+  /** influxd's answer time to the consumer's writes (--latency ack): p50/p99/max ms, and [p50, p99] per second. */
+  influxWriteMs?: { p50: number; p99: number; max: number; requests: number; bySecond: [number, number][] };
   /** CPU of this harness process (the write proxy, with --latency ack), one core = 100. */
   harnessCpuPercent: number;
   /** Stored after the final drain (ceiling: received). */
@@ -593,6 +595,7 @@ async function main(): Promise<void> {
         let pollQ99 = 0;
         let tailP50 = NaN;
         let perSecond: [number, number][] | undefined;
+        let influxWrite: LatencyResult['influxWrite'];
         if (pipeline === 'ceiling') {
           const c = await ceilingStep(label, 1000);
           delivered = c.received;
@@ -604,6 +607,7 @@ async function main(): Promise<void> {
           const l = measured?.sorted ?? [];
           tailP50 = measured?.tailP50 ?? NaN;
           perSecond = measured?.bySecond;
+          influxWrite = measured?.influxWrite;
           lat = { p50: percentile(l, 50), p99: percentile(l, 99), max: l[l.length - 1] ?? NaN, n: l.length };
           if (poller) {
             const q = [...poller.queryMs].sort((a, b) => a - b);
@@ -632,6 +636,17 @@ async function main(): Promise<void> {
           latencyMaxMs: round(lat.max, 1),
           latencyTailP50Ms: round(tail, 1),
           ...(perSecond ? { latencyBySecond: perSecond } : {}),
+          ...(influxWrite
+            ? {
+                influxWriteMs: {
+                  p50: round(influxWrite.p50, 1),
+                  p99: round(influxWrite.p99, 1),
+                  max: round(influxWrite.max, 1),
+                  requests: influxWrite.n,
+                  bySecond: influxWrite.bySecond,
+                },
+              }
+            : {}),
           latencySamples: lat.n,
           ...(poller ? { pollQueryP50Ms: round(pollQ, 1), pollQueryP99Ms: round(pollQ99, 1) } : {}),
           harnessCpuPercent: round(harnessCpu, 1),
@@ -651,6 +666,9 @@ async function main(): Promise<void> {
           `${pipeline} @ ${fmt(rate)}/s: offered ${fmt(offered)}/s, delivered ${fmt(deliveredRate)}/s, ` +
             `p50 ${round(lat.p50, 1)} ms, p99 ${round(lat.p99, 1)} ms (${lat.n} samples` +
             (poller ? `, poll ${round(pollQ, 1)}/${round(pollQ99, 1)} ms p50/p99` : '') +
+            (influxWrite
+              ? `; influxd answered ${influxWrite.n} writes in ${round(influxWrite.p50, 1)}/${round(influxWrite.p99, 1)}/${round(influxWrite.max, 1)} ms p50/p99/max`
+              : '') +
             `), CPU ${step.cpuPercent}% RSS ${step.rssMB} MB (broker ${step.brokerCpuPercent}%, influxd ${step.influxCpuPercent}%, ` +
             `publishers ${step.publisherCpuPercent}%, harness ${step.harnessCpuPercent}%), load ${step.loadAvg1}` +
             (saturated ? '  → saturated' : '') +

@@ -75,7 +75,45 @@ async function main(): Promise<void> {
 /** EVTWIN_BENCH_TRACE=1: the writer's state every second on stderr (where a pipeline stalls). */
 function traceWriter(): void {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- the embedded runtime's own instance
-  const RED = require('node-red') as { nodes: { getNode(id: string): unknown } };
+  const RED = require('node-red') as {
+    nodes: { getNode(id: string): unknown };
+    hooks: {
+      add(
+        name: string,
+        hook: (evt: { msg: Record<string, unknown>; destination: { id: string } }) => void,
+      ): void;
+    };
+  };
+  // Age (now − payload ts) of what reaches the flow's first node and evtwin-influx-out: where a delay
+  // starts (before the flow: publishers, broker, socket; in the flow; in the writer and influxd).
+  const ages: Record<'in' | 'out', number[]> = { in: [], out: [] };
+  const tsOf = (payload: unknown): number | undefined => {
+    if (Buffer.isBuffer(payload)) {
+      const m = /"ts":(\d+)/.exec(payload.toString('latin1', 0, 32));
+      return m ? Number(m[1]) : undefined;
+    }
+    const ts = (payload as { ts?: unknown } | null)?.ts;
+    return typeof ts === 'number' ? ts : undefined;
+  };
+  RED.hooks.add('onReceive.evtwinBenchTrace', ({ msg, destination }) => {
+    const at = destination.id === 'bench-auth' ? 'in' : destination.id === 'bench-out' ? 'out' : undefined;
+    if (!at) return;
+    const now = Date.now();
+    const payloads = Array.isArray(msg.batch)
+      ? (msg.batch as { payload: unknown }[]).map((i) => i.payload)
+      : Array.isArray(msg.payload)
+        ? msg.payload
+        : [msg.payload];
+    for (const p of payloads) {
+      const ts = tsOf(p);
+      if (ts !== undefined) ages[at].push(now - ts);
+    }
+  });
+  const summary = (a: number[]): string => {
+    const s = a.splice(0).sort((x, y) => x - y);
+    const q = (f: number): number => s[Math.min(s.length - 1, Math.floor(f * s.length))] ?? NaN;
+    return `${q(0.5)}/${q(0.99)}/${s[s.length - 1] ?? NaN}`;
+  };
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- the runtime the flow's nodes use
   const { receipts } = require(
     join(__dirname, '..', '..', '..', 'node-red-nodes', 'dist', 'runtime', 'receipts.js'),
@@ -90,7 +128,8 @@ function traceWriter(): void {
     const influx = RED.nodes.getNode('bench-influx') as { writer?: { stats(): object } } | null;
     const mem = process.memoryUsage();
     process.stderr.write(
-      `[trace] ${JSON.stringify({ inFlow: receipts.size, lagMs, writer: influx?.writer?.stats(), heapMB: Math.round(mem.heapUsed / 1e6) })}\n`,
+      `[trace] age p50/p99/max ms at auth ${summary(ages.in)}, at influx-out ${summary(ages.out)} ` +
+        `${JSON.stringify({ inFlow: receipts.size, lagMs, writer: influx?.writer?.stats(), heapMB: Math.round(mem.heapUsed / 1e6) })}\n`,
     );
   }, 1000).unref();
 }

@@ -9,6 +9,11 @@ export interface LatencyResult {
   sorted: number[];
   tailP50: number;
   bySecond: [number, number][];
+  /**
+   * How long influxd took to answer each write of the step (last byte sent → status line back), when
+   * the meter sees the requests: whether a latency spike is a storage stall or the pipeline's.
+   */
+  influxWrite?: { p50: number; p99: number; max: number; n: number; bySecond: [number, number][] };
 }
 
 /** A latency meter of the probe devices' points, started and stopped around each step. */

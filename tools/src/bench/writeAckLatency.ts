@@ -16,7 +16,8 @@
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
-import { summarise, type LatencyMeter, type LatencyResult } from './latencyStats';
+import { percentile } from './ingestKit';
+import { bySecond, summarise, type LatencyMeter, type LatencyResult } from './latencyStats';
 
 const gunzipAsync = promisify(gunzip);
 
@@ -100,6 +101,8 @@ interface Sent {
   body: Buffer[];
   /** influxd answered before the request was complete (an early error): no answer left to pair. */
   early?: boolean;
+  /** When its last byte went to influxd (epoch ms). */
+  sentAt?: number;
 }
 
 const HEAD_END = Buffer.from('\r\n\r\n');
@@ -113,6 +116,8 @@ export class WriteAckLatency implements LatencyMeter {
   private readonly seen = new Set<string>();
   /** (publish ts, latency) of the current step. */
   private timeline: [number, number][] = [];
+  /** (ack time, influxd's answer time) of every write to the measured database in the current step. */
+  private writes: [number, number][] = [];
   private from = 0;
   /** Acks after this (epoch ms) do not count: Infinity while a step runs, -Infinity before the first. */
   private until = -Infinity;
@@ -157,6 +162,7 @@ export class WriteAckLatency implements LatencyMeter {
     this.from = from;
     this.until = Infinity;
     this.timeline = [];
+    this.writes = [];
     // Points of earlier steps are older than `from`, so what they left in `seen` can go.
     this.seen.clear();
   }
@@ -164,7 +170,17 @@ export class WriteAckLatency implements LatencyMeter {
   async stop(): Promise<LatencyResult> {
     this.until = Date.now();
     await Promise.all([...this.pending]);
-    return summarise(this.timeline);
+    const answers = this.writes.map(([, ms]) => ms).sort((a, b) => a - b);
+    return {
+      ...summarise(this.timeline),
+      influxWrite: {
+        p50: percentile(answers, 50),
+        p99: percentile(answers, 99),
+        max: answers[answers.length - 1] ?? NaN,
+        n: answers.length,
+        bySecond: bySecond(this.writes),
+      },
+    };
   }
 
   async close(): Promise<void> {
@@ -204,7 +220,10 @@ export class WriteAckLatency implements LatencyMeter {
     let blind = false;
 
     const sent = (req: Sent): void => {
-      if (!req.early) awaiting.push(req);
+      if (!req.early) {
+        req.sentAt = Date.now();
+        awaiting.push(req);
+      }
       current = undefined;
     };
     client.on('data', (chunk: Buffer) => {
@@ -249,6 +268,7 @@ export class WriteAckLatency implements LatencyMeter {
       const ackAt = Date.now();
       const ok = chunk.length > 12 && chunk[9] === 50; // "HTTP/1.1 2xx"
       if (!ok || ackAt > this.until) return;
+      this.writes.push([ackAt, ackAt - (req.sentAt ?? ackAt)]);
       const scan = new Promise<void>((resolve) => setImmediate(resolve))
         .then(() => this.record(req, ackAt))
         .finally(() => this.pending.delete(scan));

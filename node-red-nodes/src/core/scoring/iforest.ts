@@ -7,6 +7,8 @@ import { SeededRandom } from './prng';
 import { averagePathLength, f32FromBase64, toBase64, u16FromBase64 } from './stats';
 
 const LEAF = 0xffff;
+/** The leaf mark of a forest whose feature indexes fit in a byte (dims < 255: all but very wide rows). */
+const LEAF8 = 0xff;
 
 export interface IForestOptions {
   trees?: number;
@@ -30,15 +32,35 @@ export interface IForestJSON {
 }
 
 export class IsolationForest {
+  /**
+   * Per node: split feature, or `leaf`. One byte a node when the features fit (a fleet keeps a forest
+   * per asset, ~15k nodes each: 15 KB an asset); the saved form keeps 16 bits and 0xffff.
+   */
+  private readonly feature: Uint8Array | Uint16Array;
+  private readonly leaf: number;
+
   private constructor(
     readonly dims: number,
     readonly sampleSize: number,
-    private readonly feature: Uint16Array,
+    feature: Uint16Array,
     private readonly value: Float32Array,
     private readonly right: Uint16Array,
     private readonly offsets: Float32Array,
     private readonly cn: number,
-  ) {}
+  ) {
+    if (dims < LEAF8) {
+      const narrow = new Uint8Array(feature.length);
+      for (let i = 0; i < feature.length; i++) {
+        const f = feature[i] as number;
+        narrow[i] = f === LEAF ? LEAF8 : f;
+      }
+      this.feature = narrow;
+      this.leaf = LEAF8;
+    } else {
+      this.feature = feature;
+      this.leaf = LEAF;
+    }
+  }
 
   get trees(): number {
     return this.offsets.length;
@@ -145,13 +167,13 @@ export class IsolationForest {
 
   /** Mean path length of x over the trees. */
   pathLength(x: ArrayLike<number>): number {
-    const { feature, value, right, offsets } = this;
+    const { feature, value, right, offsets, leaf } = this;
     let sum = 0;
     for (let t = 0; t < offsets.length; t++) {
       const base = offsets[t] as number;
       let i = base;
       let f = feature[i] as number;
-      while (f !== LEAF) {
+      while (f !== leaf) {
         i = (x[f] as number) < (value[i] as number) ? i + 1 : base + (right[i] as number);
         f = feature[i] as number;
       }
@@ -170,7 +192,9 @@ export class IsolationForest {
       dims: this.dims,
       trees: this.trees,
       sampleSize: this.sampleSize,
-      feature: toBase64(this.feature),
+      feature: toBase64(
+        this.leaf === LEAF ? this.feature : Uint16Array.from(this.feature, (f) => (f === LEAF8 ? LEAF : f)),
+      ),
       value: toBase64(this.value),
       right: toBase64(this.right),
       offsets: toBase64(this.offsets),
