@@ -22,6 +22,7 @@ export * from './scoring/events';
 export * from './scoring/scorer';
 export * from './scoring/learned';
 export * from './scoring/history';
+export * from './scoring/settings';
 export { SeededRandom } from './scoring/prng';
 export {
   FeatureExtractor,

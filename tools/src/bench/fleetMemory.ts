@@ -16,12 +16,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   Scorer,
+  RETRAIN_HISTORY,
   SeededRandom,
-  createLearnedDetector,
-  learnedMetricsFor,
-  restoreLearnedDetector,
-  validateRuleOverrides,
-  type LearnedDetectorOptions,
+  scorerOptionsFor,
   type Reading,
   type ScorerOptions,
 } from 'node-red-contrib-evtwin';
@@ -42,30 +39,13 @@ if (!gc) throw new Error('run with node --expose-gc (npm run bench:fleet-memory 
 /** The bench flow's evtwin-score settings (tools/src/bench/ingestKit.ts, evtwinFlow). */
 const TRAIN_ROWS = 2000;
 /** evtwin-score keeps this many readings per asset to retrain from when `retrain` is on. */
-const HISTORY = 2000;
+const HISTORY = RETRAIN_HISTORY;
 /** evtwin-ingest's kind for assets without a model and topics without {kind}, as in the bench. */
 const KIND = 'generic';
 
-/**
- * The Scorer options evtwin-score builds (scorerOptionsFrom in evtwin-score.ts, which is not exported)
- * for rules '', repeatMin '10', no assets file, learned, retrain, trainRows '2000'.
- */
-function benchScorerOptions(): ScorerOptions {
-  const learned: LearnedDetectorOptions = { trainRows: TRAIN_ROWS };
-  const metricsOption = (kind: string): LearnedDetectorOptions => {
-    const metrics = learnedMetricsFor(kind);
-    return metrics ? { metrics } : {};
-  };
-  return {
-    rules: validateRuleOverrides({}),
-    events: { repeatMs: 10 * 60_000, clearMs: 2 * 60_000 },
-    history: HISTORY,
-    detector: {
-      create: (info) => createLearnedDetector({ ...learned, ...metricsOption(info.kind) }),
-      restore: (state) => restoreLearnedDetector(state),
-    },
-  };
-}
+/** The Scorer evtwin-score builds for the bench flow: rules '', repeatMin 10, learned, retrain, trainRows 2000. */
+const benchScorerOptions = (): ScorerOptions =>
+  scorerOptionsFor({ rules: {}, repeatMin: 10, learned: true, retrain: true, trainRows: TRAIN_ROWS });
 
 /** Level, daily swing and noise of each metric (near what the bench's devices send). */
 const SHAPE: Record<(typeof METRICS)[number], { level: number; swing: number; noise: number }> = {

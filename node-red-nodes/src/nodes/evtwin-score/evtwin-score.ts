@@ -17,20 +17,14 @@ import {
   eventPoint,
   indexAssets,
   isReading,
-  learnedMetricsFor,
+  learnedOptionsFor,
   parseAssetModel,
   scorePoint,
+  scorerOptionsFor,
   shortCount,
-  validateRuleOverrides,
-  type DetectorFactory,
   type Point,
   type ScorerOptions,
 } from '../../core';
-import {
-  createLearnedDetector,
-  restoreLearnedDetector,
-  type LearnedDetectorOptions,
-} from '../../core/scoring/learned';
 import {
   FirstSeenGate,
   ModelStore,
@@ -64,28 +58,18 @@ const num = (v: string | undefined, fallback: number, min = 0): number => {
   return v !== undefined && v !== '' && Number.isFinite(n) && n >= min ? n : fallback;
 };
 
-function scorerOptionsFrom(def: ScoreNodeDef, learned: LearnedDetectorOptions): ScorerOptions {
-  const opts: ScorerOptions = {
-    rules: validateRuleOverrides(def.rules?.trim() ? (JSON.parse(def.rules) as unknown) : {}),
-    events: { repeatMs: num(def.repeatMin, 10) * 60_000, clearMs: 2 * 60_000 },
-    history: def.learned && def.retrain !== false ? 2000 : 0,
-  };
+/** The node's settings → Scorer options (core/scoring/settings.ts); reads the asset model file. */
+function scorerOptionsFrom(def: ScoreNodeDef, trainRows: number): ScorerOptions {
   const file = def.assetsFile?.trim();
-  if (file) opts.assets = indexAssets(parseAssetModel(readFileSync(file, 'utf8'), file));
-  if (def.learned) {
-    const factory: DetectorFactory = {
-      create: (info) => createLearnedDetector({ ...learned, ...metricsOption(info.kind) }),
-      restore: (state) => restoreLearnedDetector(state),
-    };
-    opts.detector = factory;
-  }
-  return opts;
+  return scorerOptionsFor({
+    rules: def.rules?.trim() ? (JSON.parse(def.rules) as unknown) : {},
+    repeatMin: num(def.repeatMin, 10),
+    learned: Boolean(def.learned),
+    retrain: def.retrain !== false,
+    trainRows,
+    ...(file ? { assets: indexAssets(parseAssetModel(readFileSync(file, 'utf8'), file)) } : {}),
+  });
 }
-
-const metricsOption = (kind: string): LearnedDetectorOptions => {
-  const metrics = learnedMetricsFor(kind);
-  return metrics ? { metrics } : {};
-};
 
 interface ScoreNode extends Node {
   /** For tests and flows that flush before a planned restart. */
@@ -106,7 +90,6 @@ export = function register(RED: NodeAPI): void {
 
   function setup(node: ScoreNode, def: ScoreNodeDef): void {
     const trainRows = Math.round(num(def.trainRows, 2000, 20));
-    const learnedOpts: LearnedDetectorOptions = { trainRows };
     const scoreEveryMs = num(def.scoreEveryS, 0) * 1000;
     const events = new RateMeter(60);
     let skipped = 0;
@@ -119,7 +102,7 @@ export = function register(RED: NodeAPI): void {
     let gate: FirstSeenGate<Held> | undefined;
     const lastScorePoint = new Map<string, number>();
     try {
-      scorer = new Scorer(scorerOptionsFrom(def, learnedOpts));
+      scorer = new Scorer(scorerOptionsFrom(def, trainRows));
       if (def.persist !== false) {
         const userDir = (RED.settings as unknown as { userDir?: string }).userDir ?? process.cwd();
         const dir = def.modelDir?.trim() || join(userDir, 'evtwin-models', node.id);
@@ -174,7 +157,7 @@ export = function register(RED: NodeAPI): void {
       const rows = s.trainingRows(key);
       const info = s.exportAsset(key);
       pool
-        .train(rows, { ...learnedOpts, ...metricsOption(info?.kind ?? '') })
+        .train(rows, learnedOptionsFor(info?.kind ?? '', trainRows))
         .then((r) => {
           s.replaceDetector(key, r.state);
           store?.touch(key);
@@ -201,7 +184,7 @@ export = function register(RED: NodeAPI): void {
         const t0 = Date.now();
         const rows = await readAssetHistory(query, first.site, first.asset, first.ts, trainRows);
         if (rows.length < 20) return fallback(`${rows.length} readings of history in InfluxDB`);
-        const r = await (pool as TrainPool).train(rows, { ...learnedOpts, ...metricsOption(first.kind) });
+        const r = await (pool as TrainPool).train(rows, learnedOptionsFor(first.kind, trainRows));
         const s = scorer as Scorer;
         if (s.has(key)) s.replaceDetector(key, r.state);
         else {
