@@ -51,7 +51,7 @@ const HELP = `npm run bench [-- options]     ingestion benchmark: ceiling vs sto
 
   --devices N         simulated devices, one MQTT connection each (default 1000, at most 10000)
   --rates LIST        target rates in msg/s, stepped up until saturation
-                      (default 2000,5000,10000,15000,20000,25000,30000,40000,50000,60000)
+                      (default 2000,5000,10000,15000,17500,20000,22500,25000,30000,40000,50000)
   --step-seconds S    seconds per step (default 15)
   --pipelines LIST    ceiling,stock,evtwin (default all three, in that order)
   --publishers N      publisher processes sharing the fleet (default 1; more only helps with spare cores)
@@ -358,7 +358,7 @@ async function main(): Promise<void> {
   const quick = opt.quick === true;
   const devices = Math.min(10_000, Math.max(1, Number(opt.devices ?? (quick ? 20 : 1000))));
   const rates = (
-    opt.rates ?? (quick ? '100,300' : '2000,5000,10000,15000,20000,25000,30000,40000,50000,60000')
+    opt.rates ?? (quick ? '100,300' : '2000,5000,10000,15000,17500,20000,22500,25000,30000,40000,50000')
   )
     .split(',')
     .map(Number)

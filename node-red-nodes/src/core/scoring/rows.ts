@@ -5,6 +5,20 @@
  * benchmark's p99 latency), as typed arrays they cost 8 bytes a value and nothing to the collector.
  */
 
+/**
+ * Rows of a new buffer's first allocation: 64 to 127, different from one buffer to the next. The assets
+ * of a fleet started together fill their buffers in step; with one first size for all, every asset's
+ * buffers doubled in the same second, and allocating and copying them all at once stopped the flow for
+ * hundreds of milliseconds (the benchmark's latency spikes at fixed row counts). Staggered first sizes
+ * spread the doublings over the whole interval between them.
+ */
+let created = 0;
+function grownRows(current: number, capacity = Infinity): number {
+  if (current > 0) return Math.min(capacity, current * 2);
+  created = (created + 37) % 64;
+  return Math.min(capacity, 64 + created);
+}
+
 /** Fixed-width rows, appended; grows by doubling. */
 export class FlatRows {
   private t = new Float64Array(0);
@@ -19,7 +33,7 @@ export class FlatRows {
 
   push(ts: number, values: ArrayLike<number>): void {
     if (this.n === this.t.length) {
-      const cap = Math.max(64, this.t.length * 2);
+      const cap = grownRows(this.t.length);
       const t = new Float64Array(cap);
       t.set(this.t);
       const v = new Float64Array(cap * this.width);
@@ -75,7 +89,7 @@ export class FlatRing {
     if (this.capacity <= 0) return;
     if (this.n < this.capacity) {
       if ((this.n + 1) * this.width > this.v.length) {
-        const v = new Float64Array(Math.min(this.capacity, Math.max(64, this.n * 2)) * this.width);
+        const v = new Float64Array(grownRows(this.v.length / this.width, this.capacity) * this.width);
         v.set(this.v);
         this.v = v;
       }
@@ -124,7 +138,7 @@ export class MetricRing {
     for (const name in metrics) if (!this.column.has(name)) this.widen(name);
     let row: number;
     if (this.n < this.capacity) {
-      if (this.n === this.t.length) this.grow(Math.min(this.capacity, Math.max(64, this.n * 2)));
+      if (this.n === this.t.length) this.grow(grownRows(this.t.length, this.capacity));
       row = this.n++;
     } else {
       row = this.at;
