@@ -86,7 +86,13 @@ function traceWriter(): void {
   };
   // Age (now − payload ts) of what reaches the flow's first node and evtwin-influx-out: where a delay
   // starts (before the flow: publishers, broker, socket; in the flow; in the writer and influxd).
-  const ages: Record<'in' | 'out', number[]> = { in: [], out: [] };
+  const STOPS = {
+    'bench-auth': 'auth',
+    'bench-ingest': 'ingest',
+    'bench-score': 'score',
+    'bench-out': 'influx-out',
+  };
+  const ages = new Map<string, number[]>(Object.values(STOPS).map((name) => [name, []]));
   const tsOf = (payload: unknown): number | undefined => {
     if (Buffer.isBuffer(payload)) {
       const m = /"ts":(\d+)/.exec(payload.toString('latin1', 0, 32));
@@ -96,7 +102,7 @@ function traceWriter(): void {
     return typeof ts === 'number' ? ts : undefined;
   };
   RED.hooks.add('onReceive.evtwinBenchTrace', ({ msg, destination }) => {
-    const at = destination.id === 'bench-auth' ? 'in' : destination.id === 'bench-out' ? 'out' : undefined;
+    const at = ages.get(STOPS[destination.id as keyof typeof STOPS] ?? '');
     if (!at) return;
     const now = Date.now();
     const payloads = Array.isArray(msg.batch)
@@ -106,7 +112,7 @@ function traceWriter(): void {
         : [msg.payload];
     for (const p of payloads) {
       const ts = tsOf(p);
-      if (ts !== undefined) ages[at].push(now - ts);
+      if (ts !== undefined) at.push(now - ts);
     }
   });
   const summary = (a: number[]): string => {
@@ -128,7 +134,7 @@ function traceWriter(): void {
     const influx = RED.nodes.getNode('bench-influx') as { writer?: { stats(): object } } | null;
     const mem = process.memoryUsage();
     process.stderr.write(
-      `[trace] age p50/p99/max ms at auth ${summary(ages.in)}, at influx-out ${summary(ages.out)} ` +
+      `[trace] age p50/p99/max ms at ${[...ages].map(([name, a]) => `${name} ${summary(a)}`).join(', ')} ` +
         `${JSON.stringify({ inFlow: receipts.size, lagMs, writer: influx?.writer?.stats(), heapMB: Math.round(mem.heapUsed / 1e6) })}\n`,
     );
   }, 1000).unref();
