@@ -316,7 +316,7 @@ export class InfluxWriter extends EventEmitter<InfluxWriterEvents> {
       }
     }
     if (this.current.length > 0) {
-      // On the next turn of the event loop, so the writes of this turn share one request.
+      // Sealed on the next turn of the event loop, so the writes of this turn share one request.
       if (this.opts.flushWhenFree && !this.freeSeal && this.slotFree())
         this.freeSeal = setImmediate(() => {
           this.freeSeal = undefined;
@@ -601,7 +601,7 @@ export class InfluxWriter extends EventEmitter<InfluxWriterEvents> {
       this.down = false;
       this.full = false; // space was freed: the next write tells whether it fits
       this.retryDelay = RETRY_MIN_MS;
-      // A slot is free again: what arrived during this request goes now.
+      // This write is answered: if no other is in flight, what arrived meanwhile goes now.
       this.sealIfFree();
       return true;
     }
